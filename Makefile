@@ -1,0 +1,39 @@
+# Two commands do all set-up on a fresh clone with Python 3.11 and make:
+#   make run    start displayd on the embedded SQLite database
+#   make test   install what the tests need and run them (SQLite and PostgreSQL)
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: run serve test test-long lint venv clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+
+$(STAMP): $(BIN)/python requirements.lock pyproject.toml
+	$(BIN)/pip install --quiet -r requirements.lock
+	$(BIN)/pip install --quiet --no-deps -e .
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+run: $(STAMP)
+	$(BIN)/displayd db upgrade
+	$(BIN)/displayd serve
+
+test: $(STAMP)
+	$(BIN)/ruff check displayd tests bench
+	$(BIN)/python -m pytest -q -m "not slow"
+
+test-long: $(STAMP)
+	$(BIN)/python -m pytest -q -m slow
+
+lint: $(STAMP)
+	$(BIN)/ruff check displayd tests bench
+	$(BIN)/mypy displayd
+
+clean:
+	rm -rf $(VENV) build dist *.egg-info

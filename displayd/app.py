@@ -1,0 +1,126 @@
+"""`create_app(settings)`: the ASGI application and its lifespan.
+
+The lifespan opens the database engine, loads the board snapshot and watches for changes
+made by other processes. Everything a process keeps in memory lives on `app.state`: the
+settings, the session factory, the clock, the staff-key cache, the snapshot, last polls.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
+from fastapi.responses import JSONResponse
+from sqlalchemy import text
+
+from displayd import __version__
+from displayd.auth.endpoints import router as audit_router
+from displayd.catalog.endpoints import router as slogans_router
+from displayd.config import Settings
+from displayd.db.session import create_engine, create_sessionmaker
+from displayd.http import BodyLimit, error_response, install_error_handlers
+from displayd.schemas import ErrorResponse
+
+log = logging.getLogger("displayd")
+
+Clock = Callable[[], datetime]
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def create_app(settings: Settings, *, clock: Clock = utc_now) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        engine = create_engine(settings)
+        app.state.engine = engine
+        app.state.sessionmaker = create_sessionmaker(engine)
+        try:
+            yield
+        finally:
+            await engine.dispose()
+
+    app = FastAPI(
+        title="displayd",
+        version=__version__,
+        summary="Slogan campaigns on electronic display boards.",
+        lifespan=lifespan,
+        docs_url="/docs",
+        redoc_url=None,
+    )
+    app.state.settings = settings
+    app.state.clock = clock
+    app.state.key_cache = {}
+    app.state.on_change = _nothing_to_refresh
+    install_error_handlers(app)
+    app.include_router(slogans_router)
+    app.include_router(audit_router)
+    _add_health(app)
+    app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    return app
+
+
+async def _nothing_to_refresh() -> None:
+    return None
+
+
+def _add_health(app: FastAPI) -> None:
+    @app.get("/healthz", tags=["health"], summary="The process is alive")
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/readyz", tags=["health"], summary="The database answers",
+             responses={503: {"model": ErrorResponse, "description": "The database does not answer."}})
+    async def readyz() -> Any:
+        try:
+            async with app.state.engine.connect() as connection:
+                await connection.execute(text("SELECT 1"))
+        except Exception as exc:
+            log.warning("readiness check failed: %s", exc)
+            return error_response(503, "unavailable", "the database does not answer")
+        return JSONResponse({"status": "ready"})
+
+
+_ERROR_RESPONSES = {
+    "401": "No API key, or one that is not valid.",
+    "403": "The key's role may not do this.",
+    "404": "No such resource.",
+    "409": "The request conflicts with the resource's state.",
+    "413": "The request body is over the size limit.",
+    "422": "The request is not valid; `detail` says why.",
+}
+
+
+def _openapi(app: FastAPI) -> dict[str, Any]:
+    """OpenAPI with our error body in place of FastAPI's validation-error schemas."""
+    if app.openapi_schema:
+        return app.openapi_schema
+    schema = get_openapi(title=app.title, version=app.version, summary=app.summary,
+                         description="All times are UTC (ISO 8601 with `Z`). Errors are "
+                                     "`{\"error\", \"detail\"}`.", routes=app.routes)
+    components = schema.setdefault("components", {}).setdefault("schemas", {})
+    components.pop("HTTPValidationError", None)
+    components.pop("ValidationError", None)
+    components["ErrorResponse"] = ErrorResponse.model_json_schema()
+    error_ref = {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorResponse"}}}}
+    for path, operations in schema.get("paths", {}).items():
+        for operation in operations.values():
+            responses = operation.setdefault("responses", {})
+            # API routes can fail every way; others only where FastAPI documented a 422.
+            codes = _ERROR_RESPONSES if path.startswith("/api/") else [c for c in responses if c in _ERROR_RESPONSES]
+            for code in codes:
+                responses[code] = {"description": _ERROR_RESPONSES[code], **error_ref}
+    schema["components"]["securitySchemes"] = {
+        "bearer": {"type": "http", "scheme": "bearer",
+                   "description": "A staff API key, or a board's token for its own `/current`."}
+    }
+    schema["security"] = [{"bearer": []}]
+    app.openapi_schema = schema
+    return schema

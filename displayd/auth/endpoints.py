@@ -1,0 +1,57 @@
+"""`/api/v1/audit`: the change history, for admins."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query
+from pydantic import BaseModel, Field
+
+from displayd.auth import audit
+from displayd.auth.roles import Permission, Principal
+from displayd.deps import Authorize, SessionDep
+from displayd.http import decode_cursor, encode_cursor
+from displayd.schemas import CURSOR_DESCRIPTION, LIMIT_DESCRIPTION
+
+router = APIRouter(prefix="/api/v1/audit", tags=["audit"])
+
+
+class AuditEventOut(BaseModel):
+    """One change: who did what to which entity, and the entity before and after."""
+
+    id: int = Field(description="Event id (increasing).")
+    at: datetime = Field(description="When (UTC).")
+    actor: str = Field(description="Name of the key, or `cli:<user>` for the command line.")
+    role: str = Field(description="The actor's role.")
+    action: str = Field(description="What was done, e.g. `slogan.approve`.")
+    entity_type: str = Field(description="`slogan`, `campaign`, `board`, `api_key`…")
+    entity_id: str = Field(description="The entity's id.")
+    before: dict[str, Any] | None = Field(description="The entity before the change.")
+    after: dict[str, Any] | None = Field(description="The entity after the change.")
+    detail: str | None = Field(description="Free text, e.g. a retirement reason.")
+
+
+class AuditPage(BaseModel):
+    """One page of audit events, newest first."""
+
+    items: list[AuditEventOut] = Field(description="Events, newest first.")
+    next_cursor: str | None = Field(description="Pass as `cursor` for older events; null at the end.")
+
+
+@router.get("", summary="Read the audit log (admin)")
+async def list_audit(
+    session: SessionDep,
+    _: Annotated[Principal, Authorize(Permission.AUDIT_READ)],
+    entity_type: Annotated[str | None, Query(max_length=30, description="Only this kind of entity.")] = None,
+    entity_id: Annotated[str | None, Query(max_length=100, description="Only this entity.")] = None,
+    actor: Annotated[str | None, Query(max_length=100, description="Only this actor.")] = None,
+    limit: Annotated[int, Query(ge=1, le=1000, description=LIMIT_DESCRIPTION)] = 100,
+    cursor: Annotated[str | None, Query(description=CURSOR_DESCRIPTION)] = None,
+) -> AuditPage:
+    before_id = decode_cursor(cursor, ("id",))["id"] if cursor else None
+    rows = await audit.list_events(session, limit=limit + 1, before_id=before_id,
+                                   entity_type=entity_type, entity_id=entity_id, actor=actor)
+    next_cursor = encode_cursor({"id": rows[limit - 1].id}) if len(rows) > limit else None
+    return AuditPage(items=[AuditEventOut.model_validate(r, from_attributes=True) for r in rows[:limit]],
+                     next_cursor=next_cursor)

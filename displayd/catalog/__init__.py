@@ -1,0 +1,1 @@
+"""The slogan catalog: texts, their lifecycle draft → approved → retired, and import."""

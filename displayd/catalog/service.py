@@ -1,0 +1,192 @@
+"""Slogan lifecycle: draft → approved → retired.
+
+Services take the session first and keyword arguments after; they never commit (the request
+or the command owns the transaction) and raise `DisplaydError`s.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from displayd import changes
+from displayd.auth import audit
+from displayd.auth.roles import Principal
+from displayd.catalog.text import normalise_text
+from displayd.db.models import Slogan
+from displayd.errors import Conflict, InvalidInput, NotPermitted, ResourceNotFound
+from displayd.rotation import text_hash
+
+DRAFT, APPROVED, RETIRED = "draft", "approved", "retired"
+
+
+def snapshot(slogan: Slogan) -> dict[str, Any]:
+    """The slogan as the audit log keeps it."""
+    return {
+        "text": slogan.text, "number": slogan.number, "source": slogan.source,
+        "tags": list(slogan.tags), "status": slogan.status,
+        "approved_by": slogan.approved_by, "approval_reference": slogan.approval_reference,
+        "retire_reason": slogan.retire_reason,
+    }
+
+
+def normalise_tags(tags: Sequence[str]) -> list[str]:
+    result: list[str] = []
+    for tag in tags:
+        tag = normalise_text(tag, field="tag", max_length=50)
+        if tag not in result:
+            result.append(tag)
+    return result
+
+
+def _optional_text(value: str | None, field: str, max_length: int) -> str | None:
+    return None if value is None else normalise_text(value, field=field, max_length=max_length)
+
+
+async def get(session: AsyncSession, slogan_id: int, *, for_update: bool = False) -> Slogan:
+    query = select(Slogan).where(Slogan.id == slogan_id)
+    if for_update:
+        query = query.with_for_update()
+    slogan = await session.scalar(query)
+    if slogan is None:
+        raise ResourceNotFound("slogan", slogan_id)
+    return slogan
+
+
+async def find_by_text(session: AsyncSession, text: str) -> Slogan | None:
+    return await session.scalar(select(Slogan).where(Slogan.text == text))
+
+
+async def list_slogans(
+    session: AsyncSession, *, limit: int, after_id: int | None = None,
+    status: str | None = None, q: str | None = None,
+) -> list[Slogan]:
+    query = select(Slogan).order_by(Slogan.id).limit(limit)
+    if after_id is not None:
+        query = query.where(Slogan.id > after_id)
+    if status is not None:
+        query = query.where(Slogan.status == status)
+    if q:
+        needle = normalise_text(q, field="q", max_length=280).lower()
+        # lower() of Vietnamese works in Python and PostgreSQL; SQLite's lower() is ASCII-only,
+        # so match both the lowered and the original spelling there.
+        query = query.where(func.lower(Slogan.text).contains(needle) | Slogan.text.contains(q.strip()))
+    return list(await session.scalars(query))
+
+
+async def _ensure_unique(session: AsyncSession, text: str, *, except_id: int | None = None) -> None:
+    existing = await find_by_text(session, text)
+    if existing is not None and existing.id != except_id:
+        raise Conflict(f"slogan {existing.id} already has this text ({existing.status})")
+
+
+async def _flush_unique(session: AsyncSession) -> None:
+    # Two requests racing past _ensure_unique meet the unique index here.
+    try:
+        await session.flush()
+    except IntegrityError:
+        raise Conflict("a slogan with this text already exists") from None
+
+
+async def create(
+    session: AsyncSession, *, actor: Principal, now: datetime, text: str,
+    number: int | None = None, source: str | None = None, tags: Sequence[str] = (),
+    status: str = DRAFT, approval_reference: str | None = None, action: str = "slogan.create",
+) -> Slogan:
+    text = normalise_text(text)
+    await _ensure_unique(session, text)
+    slogan = Slogan(
+        text=text, number=number, source=_optional_text(source, "source", 200),
+        tags=normalise_tags(tags), status=status, content_hash=text_hash(text),
+        created_by=actor.name, created_at=now, updated_at=now,
+    )
+    if status == APPROVED:
+        slogan.approved_by, slogan.approved_at = actor.name, now
+        slogan.approval_reference = approval_reference
+    session.add(slogan)
+    await _flush_unique(session)
+    audit.record(session, actor=actor, action=action, entity_type="slogan",
+                 entity_id=slogan.id, after=snapshot(slogan), now=now)
+    return slogan
+
+
+async def update(
+    session: AsyncSession, slogan_id: int, *, actor: Principal, now: datetime, changes_: dict[str, Any]
+) -> Slogan:
+    slogan = await get(session, slogan_id, for_update=True)
+    if slogan.status != DRAFT:
+        raise Conflict(f"slogan {slogan.id} is {slogan.status}; only drafts can be edited "
+                       "(a correction is a new slogan)")
+    before = snapshot(slogan)
+    if changes_.get("text") is not None:
+        text = normalise_text(changes_["text"])
+        await _ensure_unique(session, text, except_id=slogan.id)
+        slogan.text, slogan.content_hash = text, text_hash(text)
+    if "number" in changes_:
+        slogan.number = changes_["number"]
+    if "source" in changes_:
+        slogan.source = _optional_text(changes_["source"], "source", 200)
+    if changes_.get("tags") is not None:
+        slogan.tags = normalise_tags(changes_["tags"])
+    slogan.updated_at = now
+    await _flush_unique(session)
+    audit.record(session, actor=actor, action="slogan.update", entity_type="slogan",
+                 entity_id=slogan.id, before=before, after=snapshot(slogan), now=now)
+    return slogan
+
+
+async def approve(
+    session: AsyncSession, slogan_id: int, *, actor: Principal, now: datetime, reference: str | None = None
+) -> Slogan:
+    slogan = await get(session, slogan_id, for_update=True)
+    if slogan.status != DRAFT:
+        raise Conflict(f"slogan {slogan.id} is {slogan.status}; only drafts can be approved")
+    if slogan.created_by == actor.name:
+        raise NotPermitted("four-eyes rule: the author of a slogan may not approve it")
+    before = snapshot(slogan)
+    slogan.status, slogan.approved_by, slogan.approved_at = APPROVED, actor.name, now
+    slogan.approval_reference = _optional_text(reference, "reference", 200)
+    slogan.updated_at = now
+    audit.record(session, actor=actor, action="slogan.approve", entity_type="slogan",
+                 entity_id=slogan.id, before=before, after=snapshot(slogan), now=now)
+    return slogan
+
+
+async def retire(
+    session: AsyncSession, slogan_id: int, *, actor: Principal, now: datetime, reason: str
+) -> Slogan:
+    """Withdraw a slogan at once; boards stop showing it within seconds (see `changes`)."""
+    slogan = await get(session, slogan_id, for_update=True)
+    if slogan.status == RETIRED:
+        raise Conflict(f"slogan {slogan.id} is already retired")
+    reason = normalise_text(reason, field="reason", max_length=500)
+    before = snapshot(slogan)
+    slogan.status, slogan.retired_by, slogan.retired_at = RETIRED, actor.name, now
+    slogan.retire_reason = reason
+    slogan.updated_at = now
+    audit.record(session, actor=actor, action="slogan.retire", entity_type="slogan",
+                 entity_id=slogan.id, before=before, after=snapshot(slogan), now=now)
+    await changes.touch(session)
+    return slogan
+
+
+async def approved_ids(session: AsyncSession, ids: Sequence[int]) -> dict[int, str]:
+    """Status of each of `ids` that exists."""
+    if not ids:
+        return {}
+    rows = await session.execute(select(Slogan.id, Slogan.status).where(Slogan.id.in_(set(ids))))
+    return {row.id: row.status for row in rows}
+
+
+def require_approved(statuses: dict[int, str], ids: Sequence[int]) -> None:
+    for slogan_id in ids:
+        status = statuses.get(slogan_id)
+        if status is None:
+            raise InvalidInput(f"slogan {slogan_id} does not exist")
+        if status != APPROVED:
+            raise InvalidInput(f"slogan {slogan_id} is {status}; only approved slogans can be shown")

@@ -1,0 +1,159 @@
+"""The `displayd` command: serve | db upgrade | keys create | slogans import | demo.
+
+Each command builds the settings once from the environment and the config file and passes
+them down. Output meant for scripts is on stdout (the new key alone on the last line);
+errors go to stderr with exit status 2.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import getpass
+import sys
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TypeVar
+
+import click
+from pydantic import ValidationError
+
+from displayd.auth.roles import Principal, Role, cli_principal
+from displayd.config import Settings
+from displayd.errors import DisplaydError
+
+T = TypeVar("T")
+
+
+def _settings() -> Settings:
+    try:
+        return Settings.load()
+    except ValidationError as exc:
+        raise click.ClickException(f"invalid settings: {exc}") from None
+
+
+def _actor(name: str | None) -> Principal:
+    return cli_principal(name or f"cli:{getpass.getuser()}")
+
+
+def _run_in_transaction(settings: Settings, work: Callable[..., Awaitable[T]]) -> T:
+    """Run `work(session)` in one transaction on a fresh engine; domain errors exit 2."""
+    from displayd.db.session import create_engine, create_sessionmaker
+
+    async def main() -> T:
+        engine = create_engine(settings)
+        try:
+            async with create_sessionmaker(engine)() as session, session.begin():
+                return await work(session)
+        finally:
+            await engine.dispose()
+
+    try:
+        return asyncio.run(main())
+    except DisplaydError as exc:
+        raise click.ClickException(exc.detail) from None
+
+
+@click.group()
+@click.version_option(package_name="displayd")
+def main() -> None:
+    """displayd: slogan campaigns on electronic display boards."""
+
+
+@main.command()
+@click.option("--host", default=None, help="Address to listen on (default: settings.host, 127.0.0.1).")
+@click.option("--port", default=None, type=int, help="Port to listen on (default: settings.port, 8000).")
+def serve(host: str | None, port: int | None) -> None:
+    """Serve the API, board polls, dashboard and scheduler (one process, one worker)."""
+    import uvicorn
+
+    from displayd.app import create_app
+    from displayd.logs import configure_logging
+
+    settings = _settings()
+    configure_logging(settings)
+    uvicorn.run(
+        create_app(settings), host=host or settings.host, port=port or settings.port,
+        log_config=None, access_log=False, server_header=False,
+    )
+
+
+@main.group()
+def db() -> None:
+    """Database schema (Alembic migrations shipped in the package)."""
+
+
+@db.command("upgrade")
+@click.argument("revision", default="head")
+def db_upgrade(revision: str) -> None:
+    """Migrate the database named by DISPLAYD_DATABASE_URL up to REVISION (default head)."""
+    from displayd.db import migrate
+
+    settings = _settings()
+    migrate.upgrade(settings, revision)
+    click.echo(f"database at {revision}: {_redacted(settings.database_url)}")
+
+
+@db.command("downgrade")
+@click.argument("revision")
+def db_downgrade(revision: str) -> None:
+    """Migrate the database down to REVISION (`base` empties it)."""
+    from displayd.db import migrate
+
+    settings = _settings()
+    migrate.downgrade(settings, revision)
+    click.echo(f"database at {revision}: {_redacted(settings.database_url)}")
+
+
+def _redacted(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
+
+
+@main.group()
+def keys() -> None:
+    """Staff API keys."""
+
+
+@keys.command("create")
+@click.option("--role", required=True, type=click.Choice([r.value for r in Role]), help="What the key may do.")
+@click.option("--name", required=True, help="Whose key it is (the name in the audit log).")
+def keys_create(role: str, name: str) -> None:
+    """Create a key; it is printed alone on the last line, and never shown again."""
+    from displayd.auth.keys import create_key
+
+    async def work(session: object) -> str:
+        _, key = await create_key(session, actor=_actor(None), role=role, name=name,  # type: ignore[arg-type]
+                                  now=datetime.now(UTC))
+        return key
+
+    key = _run_in_transaction(_settings(), work)
+    click.echo(f"created {role} key for {name!r}; store it now, it is not shown again:")
+    click.echo(key)
+
+
+@main.group()
+def slogans() -> None:
+    """The slogan catalog."""
+
+
+@slogans.command("import")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--as", "as_name", default=None, help="Name recorded in the audit log (default cli:<user>).")
+def slogans_import(file: Path, as_name: str | None) -> None:
+    """Import approved slogans from FILE (YAML); importing the same file again adds nothing."""
+    from displayd.catalog.importer import ImportResult, import_file
+
+    async def work(session: object) -> ImportResult:
+        return await import_file(session, file, actor=_actor(as_name), now=datetime.now(UTC))  # type: ignore[arg-type]
+
+    result = _run_in_transaction(_settings(), work)
+    if result.added:
+        click.echo(f"imported {len(result.added)} slogans, {len(result.unchanged)} unchanged")
+    else:
+        click.echo(f"nothing to import: all {len(result.unchanged)} slogans are already in the catalog")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Storage: declarative base, models, engines and sessions, migrations."""

@@ -1,0 +1,84 @@
+"""Tables. Singular snake_case names, `_at` for instants (always UTC).
+
+Deleting a board or campaign only sets `deleted_at`: history is never rewritten.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, BigInteger, Index, Integer, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from displayd.db.base import Base, BigId, UTCDateTime
+
+__all__ = ["ApiKey", "AuditEvent", "Base", "ChangeVersion", "Slogan"]
+
+
+class ApiKey(Base):
+    """A person's or a script's key. Only the SHA-256 of the key is kept."""
+
+    __tablename__ = "api_key"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(100))
+    role: Mapped[str] = mapped_column(String(20))
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    prefix: Mapped[str] = mapped_column(String(12))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+
+
+class Slogan(Base):
+    __tablename__ = "slogan"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    text: Mapped[str] = mapped_column(String(280), unique=True)
+    number: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    source: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    tags: Mapped[list[str]] = mapped_column(JSON, default=list)
+    status: Mapped[str] = mapped_column(String(10), index=True)
+    content_hash: Mapped[str] = mapped_column(String(71))
+    created_by: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    approved_by: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    approved_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    approval_reference: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    retired_by: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    retired_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    retire_reason: Mapped[str | None] = mapped_column(String(500), nullable=True)
+
+
+class AuditEvent(Base):
+    """Who did what to which entity, with the entity before and after."""
+
+    __tablename__ = "audit_event"
+    __table_args__ = (Index("ix_audit_event_entity", "entity_type", "entity_id"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+    actor: Mapped[str] = mapped_column(String(100))
+    role: Mapped[str] = mapped_column(String(20))
+    action: Mapped[str] = mapped_column(String(50))
+    entity_type: Mapped[str] = mapped_column(String(30))
+    entity_id: Mapped[str] = mapped_column(String(100))
+    before: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    after: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    detail: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+
+class ChangeVersion(Base):
+    """One row whose `version` every change that boards can see increments.
+
+    Processes sharing the database compare it every `change_poll_seconds` and reload their
+    in-memory snapshot when it moved: a retirement reaches every process within seconds on
+    SQLite and PostgreSQL alike, without LISTEN/NOTIFY.
+    """
+
+    __tablename__ = "change_version"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    version: Mapped[int] = mapped_column(BigInteger)
+

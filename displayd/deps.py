@@ -1,0 +1,82 @@
+"""FastAPI dependencies shared by the endpoint modules: the session, the clock, who is asking.
+
+    async def create(body: SloganCreate, session: SessionDep,
+                     who: Annotated[Principal, Authorize(Permission.SLOGAN_WRITE)]) -> SloganOut
+
+The request owns the transaction: `SessionDep` begins it, and commits it before the
+response is sent (rolls it back if the endpoint raised); when the services touched what
+boards see (`changes.touch`), the process's in-memory snapshot is rebuilt right after commit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import Depends, Request
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from displayd import changes
+from displayd.auth.keys import hash_secret, principal_for_key
+from displayd.auth.roles import Permission, Principal
+from displayd.errors import NotPermitted, Unauthenticated
+
+
+async def _session(request: Request) -> AsyncIterator[AsyncSession]:
+    async with request.app.state.sessionmaker() as session:
+        async with session.begin():
+            yield session
+        if changes.changed(session):
+            await request.app.state.on_change()
+
+
+SessionDep = Annotated[AsyncSession, Depends(_session, scope="function")]
+
+
+def _now(request: Request) -> datetime:
+    clock: Callable[[], datetime] = request.app.state.clock
+    return clock()
+
+
+Now = Annotated[datetime, Depends(_now)]
+
+
+def bearer_token(request: Request) -> str | None:
+    header = request.headers.get("authorization")
+    if not header:
+        return None
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        return None
+    return token.strip()
+
+
+async def staff_principal(request: Request) -> Principal:
+    """The staff key in `Authorization: Bearer`, from the process's cache (keyed by the key's
+    hash, never the key) or the database."""
+    token = bearer_token(request)
+    if token is None:
+        raise Unauthenticated("an API key is required (Authorization: Bearer <key>)")
+    cache: dict[str, Principal] = request.app.state.key_cache
+    token_hash = hash_secret(token)
+    principal = cache.get(token_hash)
+    if principal is None:
+        async with request.app.state.sessionmaker() as session:
+            principal = await principal_for_key(session, token)
+        if principal is None:
+            raise Unauthenticated("the API key is not valid")
+        cache[token_hash] = principal
+    return principal
+
+
+def Authorize(permission: Permission) -> Any:  # noqa: N802 - reads like a type in signatures
+    async def check(principal: Annotated[Principal, Depends(staff_principal)]) -> Principal:
+        if not principal.may(permission):
+            raise NotPermitted(f"the {principal.role} role may not do this ({permission.value})")
+        return principal
+
+    return Depends(check)
+
+
+Reader = Annotated[Principal, Authorize(Permission.READ)]
