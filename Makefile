@@ -26,6 +26,7 @@ run: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/ruff check displayd tests bench
+	$(BIN)/mypy displayd
 	$(BIN)/python -m pytest -q -m "not slow"
 
 test-long: $(STAMP)

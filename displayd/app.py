@@ -7,6 +7,8 @@ settings, the session factory, the clock, the staff-key cache, the snapshot, las
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -20,10 +22,14 @@ from sqlalchemy import text
 
 from displayd import __version__
 from displayd.auth.endpoints import router as audit_router
+from displayd.boards.endpoints import router as boards_router
+from displayd.boards.poll import PollPath
+from displayd.campaigns.endpoints import router as campaigns_router
 from displayd.catalog.endpoints import router as slogans_router
 from displayd.config import Settings
 from displayd.db.session import create_engine, create_sessionmaker
 from displayd.http import BodyLimit, error_response, install_error_handlers
+from displayd.live import Live
 from displayd.schemas import ErrorResponse
 
 log = logging.getLogger("displayd")
@@ -41,9 +47,16 @@ def create_app(settings: Settings, *, clock: Clock = utc_now) -> FastAPI:
         engine = create_engine(settings)
         app.state.engine = engine
         app.state.sessionmaker = create_sessionmaker(engine)
+        live = Live(app.state, app.state.sessionmaker, settings.change_poll_seconds)
+        await live.refresh()
+        app.state.on_change = live.refresh
+        watcher = asyncio.create_task(live.watch(), name="displayd-change-watch")
         try:
             yield
         finally:
+            watcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await watcher
             await engine.dispose()
 
     app = FastAPI(
@@ -57,18 +70,17 @@ def create_app(settings: Settings, *, clock: Clock = utc_now) -> FastAPI:
     app.state.settings = settings
     app.state.clock = clock
     app.state.key_cache = {}
-    app.state.on_change = _nothing_to_refresh
+    app.state.last_poll = {}
     install_error_handlers(app)
     app.include_router(slogans_router)
+    app.include_router(campaigns_router)
+    app.include_router(boards_router)
     app.include_router(audit_router)
     _add_health(app)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(PollPath, state=app.state)  # outermost: polls skip everything else
     return app
-
-
-async def _nothing_to_refresh() -> None:
-    return None
 
 
 def _add_health(app: FastAPI) -> None:

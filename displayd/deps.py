@@ -25,10 +25,21 @@ from displayd.errors import NotPermitted, Unauthenticated
 
 async def _session(request: Request) -> AsyncIterator[AsyncSession]:
     async with request.app.state.sessionmaker() as session:
-        async with session.begin():
+        try:
             yield session
-        if changes.changed(session):
-            await request.app.state.on_change()
+        except BaseException:
+            await session.rollback()
+            raise
+        await commit_now(request, session)
+
+
+async def commit_now(request: Request, session: AsyncSession) -> None:
+    """Commit the request's work (and refresh the snapshot if boards can see it) before
+    the endpoint renders its answer from the snapshot; `SessionDep` otherwise does it."""
+    await session.commit()
+    if changes.changed(session):
+        session.info.pop("changed")
+        await request.app.state.on_change()
 
 
 SessionDep = Annotated[AsyncSession, Depends(_session, scope="function")]

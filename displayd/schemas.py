@@ -2,7 +2,18 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from datetime import UTC, datetime
+from typing import Annotated
+
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
+
+
+def _to_utc(value: datetime) -> datetime:
+    return value.astimezone(UTC)
+
+
+# An instant given with any offset, kept in UTC; a time without an offset is refused.
+UTCDatetime = Annotated[AwareDatetime, AfterValidator(_to_utc)]
 
 
 class ErrorResponse(BaseModel):

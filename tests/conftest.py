@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import httpx
@@ -190,3 +191,10 @@ async def count_rows(settings: Settings, table: str) -> int:
         value = await session.scalar(text(f"SELECT count(*) FROM {table}"))
     await engine.dispose()
     return int(value or 0)
+
+
+@pytest.fixture
+async def factory(client: httpx.AsyncClient, keys: Keys) -> Any:
+    from tests.factories import Factory
+
+    return Factory(client, keys)

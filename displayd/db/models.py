@@ -13,7 +13,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from displayd.db.base import Base, BigId, UTCDateTime
 
-__all__ = ["ApiKey", "AuditEvent", "Base", "ChangeVersion", "Slogan"]
+__all__ = ["ApiKey", "AuditEvent", "Base", "Board", "Campaign", "ChangeVersion", "Slogan"]
 
 
 class ApiKey(Base):
@@ -82,3 +82,57 @@ class ChangeVersion(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     version: Mapped[int] = mapped_column(BigInteger)
 
+
+class Campaign(Base):
+    """A window of time, a playlist, target boards and a priority.
+
+    `previous` keeps the campaign as it was live when an edit arrived, and `edited_at` when:
+    an edit takes effect from the next slot, so until then every process plans with
+    `previous` (see `displayd.campaigns.plan`).
+    """
+
+    __tablename__ = "campaign"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    starts_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    ends_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    timezone: Mapped[str] = mapped_column(String(64))
+    daily_hours: Mapped[list[dict[str, str]]] = mapped_column(JSON, default=list)
+    dwell_seconds: Mapped[int] = mapped_column(Integer)
+    priority: Mapped[int] = mapped_column(Integer)
+    order: Mapped[str] = mapped_column(String(10))
+    playlist: Mapped[list[dict[str, int]]] = mapped_column(JSON, default=list)
+    targets: Mapped[dict[str, Any]] = mapped_column(JSON)
+    paused: Mapped[bool] = mapped_column(default=False)
+    created_by: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    edited_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    previous: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+
+
+class Board(Base):
+    """A display. Its poll token and push secret exist only in the board itself: the token
+    is kept as a SHA-256, and the secret is derived from the master key and `secret_nonce`."""
+
+    __tablename__ = "board"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    location: Mapped[str | None] = mapped_column(String(300), nullable=True)
+    groups: Mapped[list[str]] = mapped_column(JSON, default=list)
+    delivery: Mapped[str] = mapped_column(String(4))
+    endpoint_url: Mapped[str | None] = mapped_column(String(500), nullable=True)
+    charset: Mapped[str] = mapped_column(String(5))
+    max_chars: Mapped[int] = mapped_column(Integer)
+    lines: Mapped[int] = mapped_column(Integer)
+    offset: Mapped[int] = mapped_column(Integer)
+    enabled: Mapped[bool] = mapped_column(default=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    secret_nonce: Mapped[str] = mapped_column(String(64))
+    secret_hash: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)

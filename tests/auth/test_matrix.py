@@ -1,29 +1,84 @@
-"""Every API endpoint with every role, no key and a wrong key.
+"""Every API operation with every role, no key and a wrong key.
 
-The operations are read from the application's OpenAPI document, so an endpoint added without an entry
-here fails `test_every_route_is_in_the_matrix`.
+The operations are read from the application's OpenAPI document, so an endpoint added
+without an entry here fails `test_every_operation_is_in_the_matrix`. Each case gets fresh
+resources (a draft slogan, a campaign, a board) so that a success does not change what
+the next role sees.
 """
 
 from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
 
 import httpx
 import pytest
 from fastapi import FastAPI
 
 from tests.conftest import Keys
+from tests.factories import Factory
 
 ROLES = ("admin", "editor", "approver", "operator")
-ALL = set(ROLES)
+ALL = frozenset(ROLES)
+ADMIN = frozenset({"admin"})
+EDITORS = frozenset({"admin", "editor"})
+APPROVERS = frozenset({"admin", "approver"})
 
-# (method, path template) -> roles allowed
-MATRIX: dict[tuple[str, str], set[str]] = {
-    ("GET", "/api/v1/slogans"): ALL,
-    ("POST", "/api/v1/slogans"): {"admin", "editor"},
-    ("GET", "/api/v1/slogans/{slogan_id}"): ALL,
-    ("PATCH", "/api/v1/slogans/{slogan_id}"): {"admin", "editor"},
-    ("POST", "/api/v1/slogans/{slogan_id}/approve"): {"admin", "approver"},
-    ("POST", "/api/v1/slogans/{slogan_id}/retire"): {"admin", "approver"},
-    ("GET", "/api/v1/audit"): {"admin"},
+Prepare = Callable[[Factory, int], Awaitable[tuple[str, Any]]]
+
+
+@dataclass(frozen=True)
+class Case:
+    allowed: frozenset[str]
+    prepare: Prepare
+
+
+async def _slogan(f: Factory, n: int, tail: str = "", body: Any = None) -> tuple[str, Any]:
+    slogan = await f.draft(f"Khẩu hiệu kiểm tra {n}")
+    return f"/api/v1/slogans/{slogan['id']}{tail}", body
+
+
+async def _campaign(f: Factory, n: int, tail: str = "", body: Any = None) -> tuple[str, Any]:
+    campaign = await f.campaign(name=f"Đợt {n}", paused=tail == "/resume")
+    return f"/api/v1/campaigns/{campaign['id']}{tail}", body
+
+
+async def _board(f: Factory, n: int, tail: str = "", body: Any = None) -> tuple[str, Any]:
+    board = await f.board(f"bang-{n}")
+    return f"/api/v1/boards/{board['id']}{tail}", body
+
+
+async def _fixed(url: str, body: Any = None) -> tuple[str, Any]:
+    return url, body
+
+
+MATRIX: dict[tuple[str, str], Case] = {
+    ("GET", "/api/v1/slogans"): Case(ALL, lambda f, n: _fixed("/api/v1/slogans")),
+    ("POST", "/api/v1/slogans"): Case(EDITORS, lambda f, n: _fixed("/api/v1/slogans", {"text": f"Mới {n}"})),
+    ("GET", "/api/v1/slogans/{slogan_id}"): Case(ALL, lambda f, n: _slogan(f, n)),
+    ("PATCH", "/api/v1/slogans/{slogan_id}"): Case(EDITORS, lambda f, n: _slogan(f, n, "", {"tags": ["x"]})),
+    ("POST", "/api/v1/slogans/{slogan_id}/approve"): Case(APPROVERS, lambda f, n: _slogan(f, n, "/approve")),
+    ("POST", "/api/v1/slogans/{slogan_id}/retire"): Case(
+        APPROVERS, lambda f, n: _slogan(f, n, "/retire", {"reason": "kiểm tra"})),
+    ("GET", "/api/v1/campaigns"): Case(ALL, lambda f, n: _fixed("/api/v1/campaigns")),
+    ("POST", "/api/v1/campaigns"): Case(EDITORS, lambda f, n: f.campaign_body_at(f"Đợt mới {n}")),
+    ("GET", "/api/v1/campaigns/{campaign_id}"): Case(ALL, lambda f, n: _campaign(f, n)),
+    ("PATCH", "/api/v1/campaigns/{campaign_id}"): Case(EDITORS, lambda f, n: _campaign(f, n, "", {"priority": 5})),
+    ("DELETE", "/api/v1/campaigns/{campaign_id}"): Case(EDITORS, lambda f, n: _campaign(f, n)),
+    ("POST", "/api/v1/campaigns/{campaign_id}/pause"): Case(EDITORS, lambda f, n: _campaign(f, n, "/pause")),
+    ("POST", "/api/v1/campaigns/{campaign_id}/resume"): Case(EDITORS, lambda f, n: _campaign(f, n, "/resume")),
+    ("GET", "/api/v1/boards"): Case(ALL, lambda f, n: _fixed("/api/v1/boards")),
+    ("POST", "/api/v1/boards"): Case(ADMIN, lambda f, n: _fixed("/api/v1/boards", {
+        "id": f"moi-{n}", "name": "Bảng mới", "delivery": "poll"})),
+    ("GET", "/api/v1/boards/{board_id}"): Case(ALL, lambda f, n: _board(f, n)),
+    ("PATCH", "/api/v1/boards/{board_id}"): Case(ADMIN, lambda f, n: _board(f, n, "", {"name": "Đổi tên"})),
+    ("DELETE", "/api/v1/boards/{board_id}"): Case(ADMIN, lambda f, n: _board(f, n)),
+    ("POST", "/api/v1/boards/{board_id}/credentials"): Case(ADMIN, lambda f, n: _board(f, n, "/credentials")),
+    ("GET", "/api/v1/boards/{board_id}/current"): Case(ALL, lambda f, n: _board(f, n, "/current")),
+    ("GET", "/api/v1/boards/{board_id}/schedule"): Case(ALL, lambda f, n: _board(
+        f, n, "/schedule?from=2024-05-07T00:00:00Z&to=2024-05-07T01:00:00Z")),
+    ("GET", "/api/v1/audit"): Case(ADMIN, lambda f, n: _fixed("/api/v1/audit")),
 }
 
 
@@ -33,50 +88,31 @@ def api_operations(app: FastAPI) -> set[tuple[str, str]]:
             if path.startswith("/api/") for method in operations}
 
 
-def test_every_route_is_in_the_matrix(app: FastAPI) -> None:
+def test_every_operation_is_in_the_matrix(app: FastAPI) -> None:
     assert api_operations(app) == set(MATRIX)
 
 
-async def _fresh_draft(client: httpx.AsyncClient, keys: Keys, n: int) -> int:
-    response = await client.post("/api/v1/slogans", json={"text": f"Khẩu hiệu kiểm tra {n}"},
-                                 headers=keys.auth("editor2"))
-    assert response.status_code == 201
-    return int(response.json()["id"])
-
-
-def _body(method: str, path: str) -> dict[str, object] | None:
-    if path.endswith("/retire"):
-        return {"reason": "kiểm tra"}
-    if method == "POST" and path == "/api/v1/slogans":
-        return {"text": "Khẩu hiệu mới"}
-    if method == "PATCH":
-        return {"tags": ["kiểm-tra"]}
-    return None
-
-
 @pytest.mark.parametrize(("method", "path"), sorted(MATRIX))
-async def test_roles(client: httpx.AsyncClient, keys: Keys, method: str, path: str) -> None:
+async def test_roles(client: httpx.AsyncClient, keys: Keys, factory: Factory, method: str, path: str) -> None:
+    case = MATRIX[(method, path)]
     for n, who in enumerate((*ROLES, None, "wrong")):
-        slogan_id = await _fresh_draft(client, keys, n)
-        url = path.format(slogan_id=slogan_id)
+        url, body = await case.prepare(factory, n)
         if who is None:
             headers: dict[str, str] = {}
         elif who == "wrong":
             headers = {"Authorization": "Bearer dk_this-key-does-not-exist"}
         else:
             headers = keys.auth(who)
-        body = _body(method, path)
-        if method == "POST" and path == "/api/v1/slogans":
-            body = {"text": f"Khẩu hiệu mới {n}"}
         response = await client.request(method, url, json=body, headers=headers)
         if who in (None, "wrong"):
             expected = {401}
-        elif who in MATRIX[(method, path)]:
-            expected = {200, 201}
+        elif who in case.allowed:
+            expected = {200, 201, 204}
         else:
             expected = {403}
         assert response.status_code in expected, (who, method, url, response.text)
-        assert response.status_code < 300 or set(response.json()) == {"error", "detail"}
+        if response.status_code >= 400:
+            assert set(response.json()) == {"error", "detail"}
 
 
 async def test_malformed_authorization_is_401(client: httpx.AsyncClient, keys: Keys) -> None:
@@ -84,3 +120,19 @@ async def test_malformed_authorization_is_401(client: httpx.AsyncClient, keys: K
         response = await client.get("/api/v1/slogans", headers={"Authorization": header})
         assert response.status_code == 401, header
         assert response.headers["www-authenticate"] == "Bearer"
+
+
+async def test_board_tokens_open_only_their_own_current(client: httpx.AsyncClient, factory: Factory) -> None:
+    mine = await factory.board("bang-cua-toi")
+    other = await factory.board("bang-khac")
+    own = {"Authorization": f"Bearer {mine['token']}"}
+    assert (await client.get("/api/v1/boards/bang-cua-toi/current", headers=own)).status_code == 200
+    assert (await client.get("/api/v1/boards/bang-khac/current", headers=own)).status_code == 404
+    assert (await client.get(f"/api/v1/boards/{other['id']}/current", headers={
+        "Authorization": "Bearer bt_not-a-token"})).status_code == 401
+    for method, path in sorted(MATRIX):
+        if path.endswith("/current"):
+            continue
+        url = path.format(slogan_id=1, campaign_id=1, board_id="bang-cua-toi")
+        response = await client.request(method, url, headers=own)
+        assert response.status_code == 401, (method, url)

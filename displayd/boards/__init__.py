@@ -1,0 +1,1 @@
+"""Boards: their settings and credentials, health, what each shows now and will show."""

@@ -1,0 +1,138 @@
+"""`GET /api/v1/boards/{id}/current`: the board poll path, answered from memory.
+
+This is the hot path: every board polls it, often. It is plain ASGI in front of FastAPI
+(no routing, no dependency injection, no response-model validation) and touches no
+database for a board token: one SHA-256, two dict lookups and the pre-encoded answer of
+`Snapshot.showing`. Staff keys are accepted too (their role is cached by hash after the
+first use). The FastAPI route of the same path exists for the OpenAPI document and calls
+the same `answer`.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qsl
+
+from displayd.auth.keys import hash_secret, principal_for_key
+from displayd.auth.roles import Permission, Principal
+
+if TYPE_CHECKING:
+    from starlette.types import ASGIApp, Receive, Scope, Send
+
+PREFIX = "/api/v1/boards/"
+SUFFIX = "/current"
+BOARD_TOKEN_PREFIX = "bt_"
+JSON_TYPE = b"application/json"
+TEXT_TYPE = b"text/plain; charset=utf-8"
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    status: int
+    headers: list[tuple[bytes, bytes]]
+    body: bytes
+
+
+def _error(status: int, error: str, detail: str) -> Answer:
+    body = json.dumps({"error": error, "detail": detail}).encode()
+    headers = [(b"content-type", JSON_TYPE)]
+    if status == 401:
+        headers.append((b"www-authenticate", b"Bearer"))
+    return Answer(status, headers, body)
+
+
+def _matches(if_none_match: str, etag: str) -> bool:
+    if if_none_match.strip() == "*":
+        return True
+    return any(tag.strip().removeprefix("W/") == etag for tag in if_none_match.split(","))
+
+
+async def _staff(state: Any, token: str) -> Principal | None:
+    token_hash = hash_secret(token)
+    cache: dict[str, Principal] = state.key_cache
+    principal = cache.get(token_hash)
+    if principal is None:
+        async with state.sessionmaker() as session:
+            principal = await principal_for_key(session, token)
+        if principal is not None:
+            cache[token_hash] = principal
+    return principal
+
+
+async def answer(state: Any, board_id: str, *, authorization: str | None, if_none_match: str | None,
+                 query: str, head: bool = False) -> Answer:
+    """The whole poll answer for `board_id`; `state` is the app's state."""
+    token = None
+    if authorization:
+        scheme, _, value = authorization.partition(" ")
+        if scheme.lower() == "bearer" and value.strip():
+            token = value.strip()
+    if token is None:
+        return _error(401, "unauthorized", "a board token or an API key is required (Authorization: Bearer …)")
+    snapshot = state.snapshot
+    if token.startswith(BOARD_TOKEN_PREFIX):
+        own = snapshot.token_boards.get(hash_secret(token))
+        if own is None:
+            return _error(401, "unauthorized", "the board token is not valid")
+        if own != board_id:  # another board's token learns nothing, not even that the board exists
+            return _error(404, "not_found", f"board {board_id} does not exist")
+    else:
+        principal = await _staff(state, token)
+        if principal is None:
+            return _error(401, "unauthorized", "the API key is not valid")
+        if not principal.may(Permission.READ):
+            return _error(403, "forbidden", f"the {principal.role} role may not read boards")
+    if board_id not in snapshot.boards:
+        return _error(404, "not_found", f"board {board_id} does not exist")
+
+    as_text = False
+    if query:
+        fmt = dict(parse_qsl(query)).get("format", "json")
+        if fmt not in ("json", "text"):
+            return _error(422, "invalid_input", "format must be json or text")
+        as_text = fmt == "text"
+
+    now = state.clock()
+    showing = snapshot.showing(board_id, now)
+    state.last_poll[board_id] = now
+    etag = showing.text_etag if as_text else showing.etag
+    headers = [(b"etag", etag.encode()), (b"cache-control", b"max-age=%d" % showing.max_age(now))]
+    if if_none_match is not None and _matches(if_none_match, etag):
+        return Answer(304, headers, b"")
+    headers.append((b"content-type", TEXT_TYPE if as_text else JSON_TYPE))
+    return Answer(200, headers, b"" if head else (showing.text if as_text else showing.body))
+
+
+class PollPath:
+    """ASGI middleware answering `/api/v1/boards/{id}/current` before FastAPI sees it."""
+
+    def __init__(self, app: ASGIApp, state: Any) -> None:
+        self.app = app
+        self.state = state
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] in ("GET", "HEAD"):
+            path: str = scope["path"]
+            if path.startswith(PREFIX) and path.endswith(SUFFIX):
+                board_id = path[len(PREFIX):-len(SUFFIX)]
+                if board_id and "/" not in board_id:
+                    await self._answer(scope, send, board_id)
+                    return
+        await self.app(scope, receive, send)
+
+    async def _answer(self, scope: Scope, send: Send, board_id: str) -> None:
+        authorization = if_none_match = None
+        for name, value in scope["headers"]:
+            if name == b"authorization":
+                authorization = value.decode("latin-1")
+            elif name == b"if-none-match":
+                if_none_match = value.decode("latin-1")
+        result = await answer(self.state, board_id, authorization=authorization, if_none_match=if_none_match,
+                              query=scope["query_string"].decode("latin-1"), head=scope["method"] == "HEAD")
+        headers = result.headers
+        if result.status != 304:
+            headers = [*headers, (b"content-length", b"%d" % len(result.body))]
+        await send({"type": "http.response.start", "status": result.status, "headers": headers})
+        await send({"type": "http.response.body", "body": result.body})

@@ -1,0 +1,156 @@
+"""Board settings and credentials.
+
+A board's poll token is kept as its SHA-256; its push secret is never stored at all: it is
+derived from the master key and a per-board nonce (`displayd.keyring`). New credentials
+replace both, and the old ones stop working as soon as the change is committed.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from displayd import changes
+from displayd.auth import audit
+from displayd.auth.keys import hash_secret, new_secret
+from displayd.auth.roles import Principal
+from displayd.boards.urls import Network, check_endpoint
+from displayd.catalog.text import normalise_text
+from displayd.db.models import Board
+from displayd.errors import Conflict, InvalidInput, ResourceNotFound
+from displayd.keyring import board_secret
+
+TOKEN_PREFIX = "bt_"
+PUSHES = ("push", "both")
+
+
+def snapshot(board: Board) -> dict[str, Any]:
+    """The board as the audit log keeps it (never credentials)."""
+    return {
+        "name": board.name, "location": board.location, "groups": list(board.groups),
+        "delivery": board.delivery, "endpoint_url": board.endpoint_url, "charset": board.charset,
+        "max_chars": board.max_chars, "lines": board.lines, "offset": board.offset, "enabled": board.enabled,
+    }
+
+
+def _groups(values: Sequence[str]) -> list[str]:
+    return sorted({normalise_text(v, field="groups", max_length=64) for v in values})
+
+
+async def _check_delivery(board: Board, networks: Sequence[Network]) -> None:
+    if board.endpoint_url is not None:
+        await check_endpoint(board.endpoint_url, networks)
+    elif board.delivery in PUSHES:
+        raise InvalidInput(f"delivery {board.delivery!r} needs an endpoint_url")
+
+
+def _new_credentials(board: Board, master: bytes) -> tuple[str, str]:
+    token = new_secret(TOKEN_PREFIX)
+    board.token_hash = hash_secret(token)
+    board.secret_nonce = secrets.token_hex(16)
+    secret = board_secret(master, board.secret_nonce)
+    board.secret_hash = hash_secret(secret)
+    return token, secret
+
+
+async def get(session: AsyncSession, board_id: str, *, for_update: bool = False) -> Board:
+    query = select(Board).where(Board.id == board_id, Board.deleted_at.is_(None))
+    if for_update:
+        query = query.with_for_update()
+    board = await session.scalar(query)
+    if board is None:
+        raise ResourceNotFound("board", board_id)
+    return board
+
+
+async def list_boards(session: AsyncSession, *, limit: int, after_id: str | None = None) -> list[Board]:
+    query = select(Board).where(Board.deleted_at.is_(None)).order_by(Board.id).limit(limit)
+    if after_id is not None:
+        query = query.where(Board.id > after_id)
+    return list(await session.scalars(query))
+
+
+async def all_live(session: AsyncSession) -> list[Board]:
+    return list(await session.scalars(select(Board).where(Board.deleted_at.is_(None)).order_by(Board.id)))
+
+
+async def create(
+    session: AsyncSession, *, actor: Principal, now: datetime, data: dict[str, Any],
+    networks: Sequence[Network], master: bytes,
+) -> tuple[Board, str, str]:
+    """The new board, its token and its secret (which exist nowhere else afterwards)."""
+    existing = await session.get(Board, data["id"])
+    if existing is not None:
+        gone = " (deleted; ids are never reused, history keeps them)" if existing.deleted_at else ""
+        raise Conflict(f"board {data['id']} already exists{gone}")
+    board = Board(
+        id=data["id"], name=normalise_text(data["name"], field="name", max_length=200),
+        location=None if data.get("location") is None else normalise_text(data["location"], field="location",
+                                                                           max_length=300),
+        groups=_groups(data["groups"]), delivery=data["delivery"], endpoint_url=data.get("endpoint_url"),
+        charset=data["charset"], max_chars=data["max_chars"], lines=data["lines"], offset=data["offset"],
+        enabled=data["enabled"], created_at=now, updated_at=now,
+    )
+    await _check_delivery(board, networks)
+    token, secret = _new_credentials(board, master)
+    session.add(board)
+    try:
+        await session.flush()
+    except IntegrityError:
+        raise Conflict(f"board {data['id']} already exists") from None
+    audit.record(session, actor=actor, action="board.create", entity_type="board", entity_id=board.id,
+                 after=snapshot(board), now=now)
+    await changes.touch(session)
+    return board, token, secret
+
+
+async def update(
+    session: AsyncSession, board_id: str, *, actor: Principal, now: datetime, data: dict[str, Any],
+    networks: Sequence[Network],
+) -> Board:
+    board = await get(session, board_id, for_update=True)
+    before = snapshot(board)
+    if data.get("name") is not None:
+        board.name = normalise_text(data["name"], field="name", max_length=200)
+    if "location" in data:
+        board.location = None if data["location"] is None else normalise_text(
+            data["location"], field="location", max_length=300)
+    if data.get("groups") is not None:
+        board.groups = _groups(data["groups"])
+    if "endpoint_url" in data:
+        board.endpoint_url = data["endpoint_url"]
+    for field in ("delivery", "charset", "max_chars", "lines", "offset", "enabled"):
+        if data.get(field) is not None:
+            setattr(board, field, data[field])
+    await _check_delivery(board, networks)
+    board.updated_at = now
+    audit.record(session, actor=actor, action="board.update", entity_type="board", entity_id=board.id,
+                 before=before, after=snapshot(board), now=now)
+    await changes.touch(session)
+    return board
+
+
+async def delete(session: AsyncSession, board_id: str, *, actor: Principal, now: datetime) -> None:
+    board = await get(session, board_id, for_update=True)
+    board.deleted_at = board.updated_at = now
+    audit.record(session, actor=actor, action="board.delete", entity_type="board", entity_id=board.id,
+                 before=snapshot(board), now=now)
+    await changes.touch(session)
+
+
+async def renew_credentials(
+    session: AsyncSession, board_id: str, *, actor: Principal, now: datetime, master: bytes
+) -> tuple[str, str]:
+    board = await get(session, board_id, for_update=True)
+    token, secret = _new_credentials(board, master)
+    board.updated_at = now
+    audit.record(session, actor=actor, action="board.credentials", entity_type="board", entity_id=board.id,
+                 detail="new poll token and push secret", now=now)
+    await changes.touch(session)
+    return token, secret

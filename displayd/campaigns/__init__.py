@@ -1,0 +1,1 @@
+"""Campaigns: windows of time, playlists of approved slogans, target boards, priorities."""

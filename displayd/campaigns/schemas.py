@@ -1,0 +1,97 @@
+"""Request and response bodies of `/api/v1/campaigns`."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+from displayd.schemas import StrictModel, UTCDatetime
+
+DEFAULT_TIMEZONE = "Asia/Ho_Chi_Minh"
+
+
+class DailyHours(StrictModel):
+    """A daily range in the campaign's local time; `end` is exclusive, may be `24:00`, and
+    a range whose end is before its start runs past midnight."""
+
+    start: str = Field(description="Local start, `HH:MM`.", examples=["06:00"])
+    end: str = Field(description="Local end (exclusive), `HH:MM` or `24:00`.", examples=["22:00"])
+
+
+class PlaylistItem(StrictModel):
+    """An approved slogan and how many times it appears per cycle."""
+
+    slogan_id: int = Field(description="An approved slogan's id.")
+    weight: int = Field(1, ge=1, le=10, description="Appearances per cycle, 1..10.")
+
+
+class Targets(StrictModel):
+    """Exactly one of: `{"all": true}`, `{"groups": [...]}`, `{"boards": [...]}`."""
+
+    all: bool | None = Field(None, description="Every board.")
+    groups: list[str] | None = Field(None, max_length=200, description="Boards in any of these groups.")
+    boards: list[str] | None = Field(None, max_length=10000, description="These boards, by id.")
+
+
+class CampaignCreate(StrictModel):
+    """A new campaign."""
+
+    name: str = Field(description="Name, 1..200 characters.")
+    starts_at: UTCDatetime = Field(description="Window start (inclusive), ISO 8601 with offset.")
+    ends_at: UTCDatetime = Field(description="Window end (exclusive), after `starts_at`.")
+    timezone: str = Field(DEFAULT_TIMEZONE, description="IANA time zone of `daily_hours` and schedules shown.")
+    daily_hours: list[DailyHours] = Field(default_factory=list, max_length=24,
+                                          description="Local time ranges; empty means the whole day.")
+    dwell_seconds: int = Field(30, ge=5, le=3600, description="Seconds each slot lasts, 5..3600.")
+    priority: int = Field(100, ge=0, le=1000, description="Higher wins where campaigns overlap, 0..1000.")
+    order: Literal["sequential", "shuffle"] = Field("sequential", description="Cycle order.")
+    playlist: list[PlaylistItem] = Field(default_factory=list, max_length=500,
+                                         description="Approved slogans with weights.")
+    targets: Targets = Field(description="Which boards run it.")
+    paused: bool = Field(False, description="Create it paused.")
+
+
+class CampaignUpdate(StrictModel):
+    """Changes to a campaign; omitted fields stay. Takes effect from the next slot."""
+
+    name: str | None = Field(None, description="Name.")
+    starts_at: UTCDatetime | None = Field(None, description="Window start.")
+    ends_at: UTCDatetime | None = Field(None, description="Window end.")
+    timezone: str | None = Field(None, description="IANA time zone.")
+    daily_hours: list[DailyHours] | None = Field(None, max_length=24, description="Local time ranges.")
+    dwell_seconds: int | None = Field(None, ge=5, le=3600, description="Seconds per slot.")
+    priority: int | None = Field(None, ge=0, le=1000, description="Priority.")
+    order: Literal["sequential", "shuffle"] | None = Field(None, description="Cycle order.")
+    playlist: list[PlaylistItem] | None = Field(None, max_length=500, description="Replaces the playlist.")
+    targets: Targets | None = Field(None, description="Replaces the targets.")
+
+
+class CampaignOut(BaseModel):
+    """A campaign as stored, with its state now."""
+
+    id: int = Field(description="Campaign id.")
+    name: str = Field(description="Name.")
+    starts_at: datetime = Field(description="Window start (UTC).")
+    ends_at: datetime = Field(description="Window end, exclusive (UTC).")
+    timezone: str = Field(description="IANA time zone.")
+    daily_hours: list[DailyHours] = Field(description="Local time ranges; empty means the whole day.")
+    dwell_seconds: int = Field(description="Seconds per slot.")
+    priority: int = Field(description="Priority.")
+    order: str = Field(description="`sequential` or `shuffle`.")
+    playlist: list[PlaylistItem] = Field(description="Slogans and weights.")
+    targets: dict[str, object] = Field(description="Which boards run it.")
+    paused: bool = Field(description="Paused campaigns show nowhere.")
+    state: Literal["scheduled", "running", "paused", "ended"] = Field(
+        description="`scheduled` (window not started), `running`, `paused` or `ended`.")
+    created_by: str = Field(description="Who created it.")
+    created_at: datetime = Field(description="Created (UTC).")
+    updated_at: datetime = Field(description="Last change (UTC).")
+
+
+class CampaignPage(BaseModel):
+    """One page of campaigns."""
+
+    items: list[CampaignOut] = Field(description="Campaigns, by id.")
+    next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null at the end.")

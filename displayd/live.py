@@ -1,0 +1,45 @@
+"""Keeping a process's snapshot in step with the database.
+
+`Live.refresh()` rebuilds the snapshot now (after this process's own change commits);
+`Live.watch()` runs for the process's lifetime and rebuilds it when another process moved
+the change version. Rebuilds are serialised, so a burst of changes costs one or two.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from displayd import changes
+from displayd.boards import snapshot as snapshots
+
+log = logging.getLogger("displayd.live")
+
+
+class Live:
+    def __init__(self, state: Any, sessionmaker: async_sessionmaker[AsyncSession], poll_seconds: float) -> None:
+        self.state = state
+        self.sessionmaker = sessionmaker
+        self.poll_seconds = poll_seconds
+        self._lock = asyncio.Lock()
+
+    async def refresh(self) -> None:
+        async with self._lock:
+            async with self.sessionmaker() as session:
+                self.state.snapshot = await snapshots.load(session)
+
+    async def watch(self) -> None:
+        while True:
+            await asyncio.sleep(self.poll_seconds)
+            try:
+                async with self.sessionmaker() as session:
+                    version = await changes.current_version(session)
+                if version != self.state.snapshot.version:
+                    await self.refresh()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning("could not check for changes: %s", exc)

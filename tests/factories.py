@@ -1,0 +1,69 @@
+"""Making slogans, campaigns and boards through the public API, for tests."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+from tests.conftest import Keys
+
+SLOGANS = [
+    "Nhiệt liệt chào mừng 70 năm Chiến thắng Điện Biên Phủ (07/5/1954 - 07/5/2024)!",
+    "Chiến thắng Điện Biên Phủ - Lừng lẫy năm châu, chấn động địa cầu!",
+    "Chín năm làm một Điện Biên - Nên vành hoa đỏ, nên thiên sử vàng!",
+]
+
+
+class Factory:
+    def __init__(self, client: httpx.AsyncClient, keys: Keys) -> None:
+        self.client = client
+        self.keys = keys
+        self._approved: list[int] = []
+
+    async def _ok(self, method: str, url: str, who: str, body: Any = None) -> Any:
+        response = await self.client.request(method, url, json=body, headers=self.keys.auth(who))
+        assert response.status_code < 300, (method, url, response.status_code, response.text)
+        return response.json() if response.content else None
+
+    async def draft(self, text: str) -> dict[str, Any]:
+        result: dict[str, Any] = await self._ok("POST", "/api/v1/slogans", "editor2", {"text": text})
+        return result
+
+    async def approved(self, text: str) -> dict[str, Any]:
+        slogan = await self.draft(text)
+        result: dict[str, Any] = await self._ok("POST", f"/api/v1/slogans/{slogan['id']}/approve", "approver")
+        return result
+
+    async def approved_ids(self) -> list[int]:
+        """The three sample slogans, approved once per test."""
+        if not self._approved:
+            self._approved = [(await self.approved(text))["id"] for text in SLOGANS]
+        return self._approved
+
+    def campaign_body(self, name: str, playlist: list[int], **fields: Any) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "name": name, "starts_at": "2024-05-01T00:00:00Z", "ends_at": "2024-06-01T00:00:00Z",
+            "dwell_seconds": 30, "playlist": [{"slogan_id": s, "weight": 1} for s in playlist],
+            "targets": {"all": True},
+        }
+        body.update(fields)
+        return body
+
+    async def campaign_body_at(self, name: str) -> tuple[str, dict[str, Any]]:
+        return "/api/v1/campaigns", self.campaign_body(name, await self.approved_ids())
+
+    async def campaign(self, name: str = "Đợt tuyên truyền", **fields: Any) -> dict[str, Any]:
+        playlist = fields.pop("playlist_ids", None) or await self.approved_ids()
+        result: dict[str, Any] = await self._ok("POST", "/api/v1/campaigns", "editor",
+                                                self.campaign_body(name, playlist, **fields))
+        return result
+
+    async def board(self, board_id: str, **fields: Any) -> dict[str, Any]:
+        body = {"id": board_id, "name": f"Bảng {board_id}", "delivery": "poll", **fields}
+        result: dict[str, Any] = await self._ok("POST", "/api/v1/boards", "admin", body)
+        return result
+
+    async def current(self, board: dict[str, Any], **headers: str) -> httpx.Response:
+        return await self.client.get(f"/api/v1/boards/{board['id']}/current",
+                                     headers={"Authorization": f"Bearer {board['token']}", **headers})
