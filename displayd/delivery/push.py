@@ -1,0 +1,201 @@
+"""Pushing one slot's documents to boards: attempts, retries, deadlines, and the result of each.
+
+    pusher = Pusher(make_client(networks=settings.board_networks))
+    results = await pusher.push_all([PushRequest(board_id="so-sanh-chinh", url=..., body=document,
+                                                 webhook_id="so-sanh-chinh:3:1234", secret=secret,
+                                                 deadline=loop.time() + seconds_left_in_slot)])
+
+The rules (DESIGN "Push"): any 2xx is delivered. Connect errors, timeouts, read and protocol errors,
+408, 429 and 5xx are retried, up to `max_attempts` within the slot, with full-jitter exponential
+backoff; other 4xx, any 3xx (redirects are never followed) and refused addresses fail at once.
+Every attempt is bounded by `asyncio.timeout` covering connect, send and the whole answer, and no
+attempt starts or sleeps past the request's deadline. `webhook-id` stays the same across attempts,
+so a board can drop duplicates; each attempt is signed afresh with its own timestamp.
+
+This module owns no state about boards: health, circuits and the rotation log are the caller's.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import httpx
+
+from displayd.delivery import signing
+from displayd.delivery.transport import RefusedAddressError, ResponseTooLarge
+
+__all__ = ["PushRequest", "PushResult", "Pusher"]
+
+RETRYABLE_STATUSES = frozenset({408, 429})
+
+
+@dataclass(frozen=True, slots=True)
+class PushRequest:
+    """One document for one board in one slot."""
+
+    board_id: str
+    url: str
+    body: bytes  # the JSON document, already serialised
+    webhook_id: str  # "<board>:<campaign>:<slot>", stable across retries
+    secret: str  # "whsec_…"
+    deadline: float  # loop.time() by which every attempt must have finished (the slot's end)
+
+
+@dataclass(slots=True)
+class PushResult:
+    """What happened to one PushRequest; `error` is a short reason when not delivered."""
+
+    board_id: str
+    webhook_id: str
+    delivered: bool
+    attempts: int
+    http_status: int | None  # of the last attempt that got a response
+    latency_ms: int | None  # of the last attempt
+    error: str | None  # "timeout", "connect error: …", "http 500", "redirect 302 not followed", "refused address: …"
+    finished_at: float  # loop.time() when the last attempt ended
+    reported_hash: str | None  # {"content_hash": "…"} from the board's answer, if it sent one
+
+
+@dataclass(slots=True)
+class _Attempt:
+    delivered: bool
+    retry: bool
+    error: str | None
+    status: int | None = None
+    reported_hash: str | None = None
+
+
+class Pusher:
+    """Pushes through one shared httpx client (see `make_client`).
+
+        pusher = Pusher(client, attempt_timeout=5.0, max_attempts=3)
+        result = await pusher.push(request)           # PushResult, never raises for the board's faults
+        results = await pusher.push_all(requests)     # in input order; one board never fails the batch
+    """
+
+    def __init__(self, client: httpx.AsyncClient, *, attempt_timeout: float = 5.0, max_attempts: int = 3,
+                 backoff_base: float = 0.25, backoff_cap: float = 2.0, rng: random.Random | None = None,
+                 wall_clock: Callable[[], float] = time.time, user_agent: str | None = None) -> None:
+        if max_attempts < 1:
+            raise ValueError("max_attempts must be at least 1")
+        self.client = client
+        self.attempt_timeout = attempt_timeout
+        self.max_attempts = max_attempts
+        self.backoff_base = backoff_base
+        self.backoff_cap = backoff_cap
+        self._rng = rng or random.Random()
+        self._wall_clock = wall_clock
+        # `send` skips the client's default headers (and their cost), so ours are added here.
+        self._extra_headers = {"user-agent": user_agent} if user_agent else {}
+
+    async def push(self, request: PushRequest) -> PushResult:
+        loop = asyncio.get_running_loop()
+        attempts = 0
+        status: int | None = None
+        latency_ms: int | None = None
+        reported_hash: str | None = None
+        error: str | None = "deadline passed"
+        while True:
+            started = loop.time()
+            remaining = request.deadline - started
+            if remaining <= 0:
+                break  # keep the last attempt's error: "http 500" says more than "deadline passed"
+            attempts += 1
+            outcome = await self._attempt(request, min(self.attempt_timeout, remaining))
+            ended = loop.time()
+            latency_ms = round((ended - started) * 1000)
+            if outcome.status is not None:
+                status = outcome.status
+            reported_hash = outcome.reported_hash
+            error = outcome.error
+            if outcome.delivered:
+                return PushResult(request.board_id, request.webhook_id, True, attempts, status, latency_ms,
+                                  None, ended, reported_hash)
+            if not outcome.retry or attempts >= self.max_attempts:
+                break
+            delay = self._rng.uniform(0, min(self.backoff_cap, self.backoff_base * 2 ** (attempts - 1)))
+            if ended + delay >= request.deadline:
+                break  # the next attempt could not start before the slot ends
+            await asyncio.sleep(delay)
+        return PushResult(request.board_id, request.webhook_id, False, attempts, status, latency_ms,
+                          error, loop.time(), reported_hash)
+
+    async def _attempt(self, request: PushRequest, seconds: float) -> _Attempt:
+        headers = signing.headers(request.secret, request.webhook_id, int(self._wall_clock()), request.body)
+        headers.update(self._extra_headers)
+        try:
+            # Covers connect, send and the whole answer: a board dripping a byte a second is cut off here.
+            async with asyncio.timeout(seconds):
+                response = await self.client.send(
+                    httpx.Request("POST", request.url, content=request.body, headers=headers))
+        except TimeoutError:
+            return _Attempt(delivered=False, retry=True, error="timeout")
+        except RefusedAddressError as exc:
+            return _Attempt(delivered=False, retry=False, error=str(exc) or "refused address")
+        except ResponseTooLarge as exc:  # the board's answer, not the network: another attempt reads the same
+            return _Attempt(delivered=False, retry=False, error=f"protocol error: {exc}")
+        except httpx.TimeoutException:
+            return _Attempt(delivered=False, retry=True, error="timeout")
+        except httpx.ConnectError as exc:
+            return _Attempt(delivered=False, retry=True, error=f"connect error: {exc}")
+        except (httpx.ReadError, httpx.WriteError, httpx.RemoteProtocolError) as exc:
+            kind = "protocol error" if isinstance(exc, httpx.RemoteProtocolError) else "read error"
+            return _Attempt(delivered=False, retry=True, error=f"{kind}: {exc}")
+        except (httpx.InvalidURL, httpx.UnsupportedProtocol) as exc:
+            return _Attempt(delivered=False, retry=False, error=f"invalid url: {exc}")
+        except httpx.TransportError as exc:
+            return _Attempt(delivered=False, retry=True, error=f"transport error: {exc}")
+        status = response.status_code
+        reported_hash = _reported_hash(response.content)
+        if 200 <= status < 300:
+            return _Attempt(delivered=True, retry=False, error=None, status=status, reported_hash=reported_hash)
+        if 300 <= status < 400:
+            return _Attempt(delivered=False, retry=False, error=f"redirect {status} not followed", status=status,
+                            reported_hash=reported_hash)
+        retry = status in RETRYABLE_STATUSES or status >= 500
+        return _Attempt(delivered=False, retry=retry, error=f"http {status}", status=status,
+                        reported_hash=reported_hash)
+
+    async def push_all(self, requests: Sequence[PushRequest], *, concurrency: int = 1024) -> list[PushResult]:
+        """Every request pushed, at most `concurrency` at once; results in input order.
+
+            results = await pusher.push_all(requests, concurrency=1024)
+
+        A worker pool (`concurrency` workers taking the next request) rather than one task per board
+        behind a semaphore: the same bound on what is in flight, without 10,000 waiting tasks. A slow
+        board holds one worker; the others go on with healthy boards.
+        """
+        results: list[PushResult | None] = [None] * len(requests)
+        queue = iter(range(len(requests)))
+
+        async def worker() -> None:
+            for index in queue:  # a shared iterator: each index is taken by exactly one worker
+                results[index] = await self._push_guarded(requests[index])
+
+        async with asyncio.TaskGroup() as group:
+            for _ in range(min(concurrency, len(requests))):
+                group.create_task(worker())
+        return [result for result in results if result is not None]
+
+    async def _push_guarded(self, request: PushRequest) -> PushResult:
+        try:
+            return await self.push(request)
+        except Exception as exc:  # a bug or a surprise for one board must not fail the slot; CancelledError passes
+            return PushResult(request.board_id, request.webhook_id, False, 0, None, None,
+                              f"internal error: {type(exc).__name__}: {exc}", asyncio.get_running_loop().time(), None)
+
+
+def _reported_hash(content: bytes) -> str | None:
+    if not content or not content.lstrip().startswith(b"{"):
+        return None
+    try:
+        answer = json.loads(content)
+    except ValueError:
+        return None
+    value = answer.get("content_hash") if isinstance(answer, dict) else None
+    return value if isinstance(value, str) else None
