@@ -10,7 +10,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Callable
+import os
+import socket
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any
@@ -28,8 +30,15 @@ from displayd.campaigns.endpoints import router as campaigns_router
 from displayd.catalog.endpoints import router as slogans_router
 from displayd.config import Settings
 from displayd.db.session import create_engine, create_sessionmaker
+from displayd.delivery.dispatch import Dispatcher
+from displayd.delivery.leader import leadership_for
+from displayd.delivery.push import Pusher
+from displayd.delivery.scheduler import SlotScheduler
+from displayd.delivery.transport import make_client
 from displayd.http import BodyLimit, error_response, install_error_handlers
+from displayd.keyring import master_key
 from displayd.live import Live
+from displayd.logbook.polls import PollRecorder
 from displayd.schemas import ErrorResponse
 
 log = logging.getLogger("displayd")
@@ -44,20 +53,35 @@ def utc_now() -> datetime:
 def create_app(settings: Settings, *, clock: Clock = utc_now) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        engine = create_engine(settings)
-        app.state.engine = engine
-        app.state.sessionmaker = create_sessionmaker(engine)
-        live = Live(app.state, app.state.sessionmaker, settings.change_poll_seconds)
-        await live.refresh()
-        app.state.on_change = live.refresh
-        watcher = asyncio.create_task(live.watch(), name="displayd-change-watch")
-        try:
+        # Teardown runs in reverse: scheduler, background tasks, a last flush, the engine.
+        async with contextlib.AsyncExitStack() as stack:
+            engine = create_engine(settings)
+            stack.push_async_callback(engine.dispose)
+            app.state.engine = engine
+            app.state.sessionmaker = sessionmaker = create_sessionmaker(engine)
+            app.state.polls = polls = PollRecorder(sessionmaker, clock)
+            live = Live(app.state, sessionmaker, settings.change_poll_seconds)
+            await live.refresh()
+            app.state.on_change = live.refresh
+            stack.push_async_callback(_quietly, polls.flush)
+            stack.push_async_callback(_cancel, asyncio.create_task(polls.run(), name="displayd-polls"))
+            stack.push_async_callback(_cancel, asyncio.create_task(live.watch(), name="displayd-changes"))
+            app.state.scheduler = None
+            if settings.scheduler_enabled:
+                client = make_client(networks=settings.board_networks())
+                stack.push_async_callback(client.aclose)
+                # Boards (and an inspector reading their logs) can tell which process pushed.
+                user_agent = f"displayd/{__version__} ({socket.gethostname()}:{os.getpid()})"
+                pusher = Pusher(client, attempt_timeout=settings.push_timeout_seconds, user_agent=user_agent)
+                dispatcher = Dispatcher(state=app.state, sessionmaker=sessionmaker, clock=clock,
+                                        master=master_key(settings), pusher=pusher, name="")
+                scheduler = SlotScheduler(dispatcher=dispatcher, leadership=leadership_for(settings), clock=clock)
+                dispatcher.name = scheduler.name
+                live.listeners.append(scheduler.changed)
+                scheduler.start()
+                stack.push_async_callback(scheduler.shutdown)
+                app.state.scheduler = scheduler
             yield
-        finally:
-            watcher.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await watcher
-            await engine.dispose()
 
     app = FastAPI(
         title="displayd",
@@ -70,7 +94,6 @@ def create_app(settings: Settings, *, clock: Clock = utc_now) -> FastAPI:
     app.state.settings = settings
     app.state.clock = clock
     app.state.key_cache = {}
-    app.state.last_poll = {}
     install_error_handlers(app)
     app.include_router(slogans_router)
     app.include_router(campaigns_router)
@@ -81,6 +104,19 @@ def create_app(settings: Settings, *, clock: Clock = utc_now) -> FastAPI:
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(PollPath, state=app.state)  # outermost: polls skip everything else
     return app
+
+
+async def _cancel(task: asyncio.Task[None]) -> None:
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+
+
+async def _quietly(work: Callable[[], Awaitable[None]]) -> None:
+    try:
+        await work()
+    except Exception as exc:
+        log.warning("final flush failed: %s", exc)
 
 
 def _add_health(app: FastAPI) -> None:

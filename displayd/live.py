@@ -3,12 +3,14 @@
 `Live.refresh()` rebuilds the snapshot now (after this process's own change commits);
 `Live.watch()` runs for the process's lifetime and rebuilds it when another process moved
 the change version. Rebuilds are serialised, so a burst of changes costs one or two.
+Listeners (the scheduler leader) hear of every rebuild.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -24,12 +26,15 @@ class Live:
         self.state = state
         self.sessionmaker = sessionmaker
         self.poll_seconds = poll_seconds
+        self.listeners: list[Callable[[], Awaitable[None]]] = []
         self._lock = asyncio.Lock()
 
     async def refresh(self) -> None:
         async with self._lock:
             async with self.sessionmaker() as session:
                 self.state.snapshot = await snapshots.load(session)
+        for listener in self.listeners:
+            await listener()
 
     async def watch(self) -> None:
         while True:

@@ -38,3 +38,6 @@ def configure_logging(settings: Settings) -> None:
     for name in ("uvicorn", "uvicorn.error"):
         logging.getLogger(name).handlers[:] = []
         logging.getLogger(name).propagate = True
+    # One line per request or job run is noise at INFO; displayd logs its own push events.
+    for name in ("httpx", "apscheduler.executors", "apscheduler.scheduler"):
+        logging.getLogger(name).setLevel(max(logging.WARNING, root.level))

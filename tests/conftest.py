@@ -89,6 +89,7 @@ def make_settings(database_url: str, **overrides: object) -> Settings:
         "database_url": database_url,
         "allowed_board_networks": ["127.0.0.0/8", "::1/128", "10.0.0.0/8", "192.168.0.0/16"],
         "change_poll_seconds": 0.2,
+        "scheduler_enabled": False,  # tests move a fake clock; the scheduler runs in real processes
         "secret_key": "test-secret-key-0123456789abcdef0123456789",
     }
     values.update(overrides)
@@ -105,7 +106,8 @@ async def settings(backend: str, migrated_urls: dict[str, str]) -> AsyncIterator
     """Settings on an emptied, migrated database of the test's backend."""
     settings = make_settings(migrated_urls[backend])
     engine = create_engine(settings)
-    tables = [t.name for t in reversed(Base.metadata.sorted_tables) if t.name != "change_version"]
+    singletons = ("change_version", "scheduler_state")  # one row each, made by the migrations
+    tables = [t.name for t in reversed(Base.metadata.sorted_tables) if t.name not in singletons]
     async with engine.begin() as connection:
         if backend == "postgresql":
             await connection.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
@@ -113,6 +115,7 @@ async def settings(backend: str, migrated_urls: dict[str, str]) -> AsyncIterator
             for table in tables:
                 await connection.execute(text(f"DELETE FROM {table}"))
         await connection.execute(text("UPDATE change_version SET version = 0"))
+        await connection.execute(text("UPDATE scheduler_state SET handled_until = NULL, leader = NULL"))
     await engine.dispose()
     yield settings
 

@@ -23,6 +23,7 @@ from displayd.boards.schemas import (
 )
 from displayd.boards.snapshot import Snapshot
 from displayd.db.models import Board
+from displayd.db.models import BoardHealth as BoardHealthRow
 from displayd.deps import Authorize, Now, Reader, SessionDep, commit_now
 from displayd.errors import InvalidInput, ResourceNotFound
 from displayd.http import decode_cursor, encode_cursor
@@ -34,15 +35,29 @@ router = APIRouter(prefix="/api/v1/boards", tags=["boards"])
 Admin = Annotated[Principal, Authorize(Permission.BOARD_WRITE)]
 
 
-def _out(request: Request, board: Board, now: datetime) -> dict[str, Any]:
+def _health(request: Request, board_id: str, row: BoardHealthRow | None) -> BoardHealth:
+    """The stored health, with this process's own most recent poll if it is newer."""
+    health = BoardHealth() if row is None else BoardHealth(
+        last_push_at=row.last_push_at, last_push_status=row.last_push_status,
+        last_push_error=row.last_push_error, last_poll_at=row.last_poll_at,
+        consecutive_failures=row.consecutive_failures, reachable=row.unreachable_since is None,
+        unreachable_since=row.unreachable_since, integrity_incidents=row.integrity_incidents,
+        last_incident_at=row.last_incident_at)
+    polled = request.app.state.polls.last_poll.get(board_id)
+    if polled is not None and (health.last_poll_at is None or polled > health.last_poll_at):
+        health.last_poll_at = polled
+    return health
+
+
+def _out(request: Request, board: Board, now: datetime, health: BoardHealthRow | None) -> dict[str, Any]:
     snapshot: Snapshot = request.app.state.snapshot
     current = snapshot.showing(board.id, now).document if board.id in snapshot.boards else None
-    health = BoardHealth(last_poll_at=request.app.state.last_poll.get(board.id))
+    health_out = _health(request, board.id, health)
     return {
         "id": board.id, "name": board.name, "location": board.location, "groups": board.groups,
         "delivery": board.delivery, "endpoint_url": board.endpoint_url, "charset": board.charset,
         "max_chars": board.max_chars, "lines": board.lines, "offset": board.offset, "enabled": board.enabled,
-        "created_at": board.created_at, "updated_at": board.updated_at, "current": current, "health": health,
+        "created_at": board.created_at, "updated_at": board.updated_at, "current": current, "health": health_out,
     }
 
 
@@ -55,7 +70,8 @@ async def list_boards(
     after_id = decode_cursor(cursor, ("id",))["id"] if cursor else None
     rows = await service.list_boards(session, limit=limit + 1, after_id=after_id)
     next_cursor = encode_cursor({"id": rows[limit - 1].id}) if len(rows) > limit else None
-    return BoardPage.model_validate({"items": [_out(request, b, now) for b in rows[:limit]],
+    health = await service.health_of(session, [b.id for b in rows[:limit]])
+    return BoardPage.model_validate({"items": [_out(request, b, now, health.get(b.id)) for b in rows[:limit]],
                                      "next_cursor": next_cursor})
 
 
@@ -66,13 +82,15 @@ async def create_board(request: Request, body: BoardCreate, session: SessionDep,
         session, actor=who, now=now, data=body.model_dump(), networks=settings.board_networks(),
         master=master_key(settings))
     await commit_now(request, session)
-    out = _out(request, board, now)
+    out = _out(request, board, now, None)
     return BoardCreated.model_validate({**out, "token": token, "secret": secret})
 
 
 @router.get("/{board_id}", summary="Read a board with what it shows and its health")
 async def get_board(request: Request, board_id: str, session: SessionDep, _: Reader, now: Now) -> BoardOut:
-    return BoardOut.model_validate(_out(request, await service.get(session, board_id), now))
+    board = await service.get(session, board_id)
+    health = await service.health_of(session, [board_id])
+    return BoardOut.model_validate(_out(request, board, now, health.get(board_id)))
 
 
 @router.patch("/{board_id}", summary="Edit a board")
@@ -82,7 +100,8 @@ async def update_board(
     board = await service.update(session, board_id, actor=who, now=now, data=body.model_dump(exclude_unset=True),
                                  networks=request.app.state.settings.board_networks())
     await commit_now(request, session)
-    return BoardOut.model_validate(_out(request, board, now))
+    health = await service.health_of(session, [board_id])
+    return BoardOut.model_validate(_out(request, board, now, health.get(board_id)))
 
 
 @router.delete("/{board_id}", status_code=204, summary="Delete a board (hidden, kept for the log)")

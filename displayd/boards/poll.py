@@ -96,10 +96,11 @@ async def answer(state: Any, board_id: str, *, authorization: str | None, if_non
 
     now = state.clock()
     showing = snapshot.showing(board_id, now)
-    state.last_poll[board_id] = now
     etag = showing.text_etag if as_text else showing.etag
     headers = [(b"etag", etag.encode()), (b"cache-control", b"max-age=%d" % showing.max_age(now))]
-    if if_none_match is not None and _matches(if_none_match, etag):
+    matched = if_none_match is not None and _matches(if_none_match, etag)
+    state.polls.seen(board_id, showing, now, if_none_match, matched)
+    if matched:
         return Answer(304, headers, b"")
     headers.append((b"content-type", TEXT_TYPE if as_text else JSON_TYPE))
     return Answer(200, headers, b"" if head else (showing.text if as_text else showing.body))

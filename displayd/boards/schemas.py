@@ -52,8 +52,11 @@ class BoardHealth(BaseModel):
     last_push_status: str | None = Field(None, description="Outcome of the last push.")
     last_poll_at: datetime | None = Field(None, description="Last poll seen by this process (UTC).")
     consecutive_failures: int = Field(0, description="Slots failed in a row.")
-    reachable: bool = Field(True, description="False after 5 failed slots in a row.")
-    integrity_incidents: int = Field(0, description="Content the board reported that displayd never issued.")
+    last_push_error: str | None = Field(None, description="Why the last push failed.")
+    reachable: bool = Field(True, description="False after 5 failed slots in a row, until it answers again.")
+    unreachable_since: datetime | None = Field(None, description="When it became unreachable (UTC).")
+    integrity_incidents: int = Field(0, description="Times it reported content displayd never issued.")
+    last_incident_at: datetime | None = Field(None, description="Last integrity incident (UTC).")
 
 
 class BoardOut(BaseModel):

@@ -22,7 +22,7 @@ from displayd.auth.keys import hash_secret, new_secret
 from displayd.auth.roles import Principal
 from displayd.boards.urls import Network, check_endpoint
 from displayd.catalog.text import normalise_text
-from displayd.db.models import Board
+from displayd.db.models import Board, BoardHealth
 from displayd.errors import Conflict, InvalidInput, ResourceNotFound
 from displayd.keyring import board_secret
 
@@ -74,6 +74,13 @@ async def list_boards(session: AsyncSession, *, limit: int, after_id: str | None
     if after_id is not None:
         query = query.where(Board.id > after_id)
     return list(await session.scalars(query))
+
+
+async def health_of(session: AsyncSession, board_ids: Sequence[str]) -> dict[str, BoardHealth]:
+    if not board_ids:
+        return {}
+    rows = await session.scalars(select(BoardHealth).where(BoardHealth.board_id.in_(board_ids)))
+    return {row.board_id: row for row in rows}
 
 
 async def all_live(session: AsyncSession) -> list[Board]:

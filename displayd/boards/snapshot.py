@@ -79,6 +79,7 @@ class Showing:
     text: bytes
     etag: str
     text_etag: str
+    digest: str | None  # the content hash prefix the ETags carry
 
     def covers(self, t: datetime) -> bool:
         return self.since <= t and (self.until is None or t < self.until)
@@ -127,7 +128,7 @@ class Snapshot:
                                         "content_hash": None, "valid_until": iso(until) if until else None}
             tag = f"idle-{int(until.timestamp()) if until else 'forever'}"
             return Showing(board_id, since, until, None, None, None, document, _json(document), b"",
-                           f'"{tag}"', f'"{tag}-text"')
+                           f'"{tag}"', f'"{tag}-text"', None)
         content, digest = self.content(board, assignment.slogan_id)
         document = {
             "board_id": board_id, "state": "showing",
@@ -136,9 +137,11 @@ class Snapshot:
             "content": content, "content_hash": digest, "valid_until": iso(assignment.ends_at),
         }
         text = "\n\n".join("\n".join(page) for page in content["pages"]) + "\n"
-        tag = f"{assignment.campaign_id}-{assignment.slot_index}-{digest.removeprefix('sha256:')[:32]}"
+        short = digest.removeprefix("sha256:")[:32]
+        tag = f"{assignment.campaign_id}-{assignment.slot_index}-{short}"
         return Showing(board_id, since, until, assignment, content, digest, document, _json(document),
-                       text.encode("ascii" if board.charset == "ascii" else "utf-8"), f'"{tag}"', f'"{tag}-text"')
+                       text.encode("ascii" if board.charset == "ascii" else "utf-8"), f'"{tag}"', f'"{tag}-text"',
+                       short)
 
     def schedule(
         self, board_id: str, start: datetime, end: datetime

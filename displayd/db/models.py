@@ -8,12 +8,15 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Index, Integer, String, Text
+from sqlalchemy import JSON, BigInteger, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from displayd.db.base import Base, BigId, UTCDateTime
 
-__all__ = ["ApiKey", "AuditEvent", "Base", "Board", "Campaign", "ChangeVersion", "Slogan"]
+__all__ = [
+    "ApiKey", "AuditEvent", "Base", "Board", "BoardHealth", "Campaign", "ChangeVersion", "IntegrityIncident",
+    "Rotation", "SchedulerState", "Slogan",
+]
 
 
 class ApiKey(Base):
@@ -136,3 +139,74 @@ class Board(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
     deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+
+
+class Rotation(Base):
+    """The rotation log: exactly one row per (board, campaign, slot) a board was given.
+
+    `push_status`: pending | delivered | failed | skipped (board unreachable, not tried) |
+    missed (displayd was down) | not_pushed (poll-only boards).
+    """
+
+    __tablename__ = "rotation"
+    __table_args__ = (
+        UniqueConstraint("board_id", "campaign_id", "slot_index", name="uq_rotation_board_id"),
+        Index("ix_rotation_starts_at", "starts_at", "id"),
+        Index("ix_rotation_campaign_id", "campaign_id", "starts_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    board_id: Mapped[str] = mapped_column(String(64))
+    campaign_id: Mapped[int] = mapped_column(Integer)
+    slot_index: Mapped[int] = mapped_column(BigInteger)
+    slogan_id: Mapped[int] = mapped_column(Integer)
+    content_hash: Mapped[str] = mapped_column(String(71))
+    starts_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    ends_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    push_status: Mapped[str] = mapped_column(String(10))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    http_status: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    latency_ms: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    error: Mapped[str | None] = mapped_column(String(300), nullable=True)
+    delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    first_polled_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+
+
+class BoardHealth(Base):
+    """How delivery to a board goes; written by the scheduler leader and by polls."""
+
+    __tablename__ = "board_health"
+
+    board_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    last_push_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    last_push_status: Mapped[str | None] = mapped_column(String(10), nullable=True)
+    last_push_error: Mapped[str | None] = mapped_column(String(300), nullable=True)
+    consecutive_failures: Mapped[int] = mapped_column(Integer, default=0)
+    unreachable_since: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    last_poll_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    integrity_incidents: Mapped[int] = mapped_column(Integer, default=0)
+    last_incident_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+
+
+class IntegrityIncident(Base):
+    """A board reported content displayd never issued to it."""
+
+    __tablename__ = "integrity_incident"
+    __table_args__ = (Index("ix_integrity_incident_board_id", "board_id", "at"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    board_id: Mapped[str] = mapped_column(String(64))
+    at: Mapped[datetime] = mapped_column(UTCDateTime())
+    source: Mapped[str] = mapped_column(String(10))
+    reported_hash: Mapped[str] = mapped_column(String(100))
+    detail: Mapped[str | None] = mapped_column(String(300), nullable=True)
+
+
+class SchedulerState(Base):
+    """The last slot boundary the scheduler leader handled, to find missed slots after a stop."""
+
+    __tablename__ = "scheduler_state"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    handled_until: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    leader: Mapped[str | None] = mapped_column(String(100), nullable=True)

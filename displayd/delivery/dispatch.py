@@ -1,0 +1,267 @@
+"""The scheduler leader's work: at every slot boundary, and after every change, give each
+board what it should show, record it in the rotation log, push it, and record the outcome.
+
+    dispatcher = Dispatcher(...)
+    await dispatcher.take_over()          # once, on becoming leader
+    next_boundary = await dispatcher.sync(at)
+
+`sync` compares what each board should show now (the process's snapshot) with what it was
+last given:
+- a new (campaign, slot): a rotation row is inserted first — `pending` for push boards,
+  `skipped` for boards whose circuit is open, `not_pushed` for poll-only boards — and only
+  rows that were really new are pushed, so no slot is ever pushed twice;
+- the same slot with other content (its slogan was retired): a blank until the slot ends;
+- nothing any more (paused, ended, retired): a blank until the next change.
+Pushes run in the background and must finish by the slot's end; their outcomes and the
+boards' health are written in one batch when they are all done.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from displayd.boards.snapshot import BoardView, Showing, Snapshot, iso
+from displayd.campaigns.plan import board_timeline
+from displayd.delivery.push import Pusher, PushRequest, PushResult
+from displayd.keyring import board_secret
+from displayd.logbook import store
+from displayd.logbook.store import Key, NewRow, Outcome
+
+log = logging.getLogger("displayd.delivery")
+
+FAILURES_BEFORE_UNREACHABLE = 5
+UNREACHABLE_RETRY = timedelta(minutes=5)
+MISSED_WINDOW = timedelta(hours=24)
+PUSHES = ("push", "both")
+
+
+@dataclass(slots=True)
+class Given:
+    """What a board was last given: a slot's content, or a blank (key None)."""
+
+    key: Key | None
+    content_hash: str | None
+
+
+@dataclass(slots=True)
+class Health:
+    failures: int = 0
+    unreachable_since: datetime | None = None
+    last_attempt_at: datetime | None = None
+
+    def circuit_open(self, now: datetime) -> bool:
+        return (self.unreachable_since is not None and self.last_attempt_at is not None
+                and now - self.last_attempt_at < UNREACHABLE_RETRY)
+
+
+@dataclass(slots=True)
+class _Push:
+    request: PushRequest
+    key: Key | None          # None for blanks: they have no rotation row
+    sent_hash: str | None
+
+
+@dataclass
+class Dispatcher:
+    state: Any                                   # the app state: snapshot, metrics
+    sessionmaker: async_sessionmaker[AsyncSession]
+    pusher: Pusher
+    clock: Callable[[], datetime]
+    master: bytes
+    name: str
+    given: dict[str, Given] = field(default_factory=dict)
+    health: dict[str, Health] = field(default_factory=dict)
+    _deliveries: set[asyncio.Task[None]] = field(default_factory=set)
+    _secrets: dict[str, str] = field(default_factory=dict)
+
+    async def take_over(self) -> None:
+        """Start leading: settle what a stopped leader left, and record slots nobody gave."""
+        now = self.clock()
+        async with self.sessionmaker() as session, session.begin():
+            stale = await store.fail_stale_pending(session, now)
+            current = await store.rows_covering(session, now)
+            health = await store.load_health(session)
+            since = await store.handled_until(session)
+        self.given = {row.board_id: Given((row.board_id, row.campaign_id, row.slot_index), row.content_hash)
+                      for row in current}
+        self.health = {h.board_id: Health(h.consecutive_failures, h.unreachable_since, h.last_push_at)
+                       for h in health.values()}
+        if stale:
+            log.warning("%d pushes of a stopped scheduler have unknown outcomes", stale)
+        if since is not None:
+            await self.record_missed(max(since, now - MISSED_WINDOW), now)
+
+    async def record_missed(self, start: datetime, end: datetime) -> int:
+        """Rows for every slot that started and ended in [start, end) and has none: `missed`."""
+        snapshot: Snapshot = self.state.snapshot
+        rows: list[NewRow] = []
+        for board_id, board in snapshot.boards.items():
+            if not board.enabled:
+                continue
+            for item in board_timeline(snapshot.campaigns, board.spec, start, end):
+                if item.starts_at >= start and item.ends_at <= end:
+                    _, digest = snapshot.content(board, item.slogan_id)
+                    rows.append(NewRow(board_id, item.campaign_id, item.slot_index, item.slogan_id, digest,
+                                       item.starts_at, item.ends_at, "missed", "displayd was not running"))
+            await asyncio.sleep(0)  # a long outage is many rows: let polls through
+        if not rows:
+            return 0
+        async with self.sessionmaker() as session, session.begin():
+            inserted = await store.insert_rows(session, rows)
+        if inserted:
+            log.warning("recorded %d missed slots between %s and %s", len(inserted), iso(start), iso(end))
+        return len(inserted)
+
+    async def sync(self, at: datetime) -> datetime | None:
+        """Bring every board up to date at `at` (or now, if later); the next boundary."""
+        now = self.clock()
+        t = max(at, now)
+        snapshot: Snapshot = self.state.snapshot
+        rows: list[NewRow] = []
+        showings: dict[Key, tuple[BoardView, Showing]] = {}
+        blanks: list[_Push] = []
+        next_at: datetime | None = None
+        for board_id in [b for b in self.given if b not in snapshot.boards]:
+            del self.given[board_id]  # deleted boards
+        for board_id, board in snapshot.boards.items():
+            showing = snapshot.showing(board_id, t)
+            if showing.until is not None and (next_at is None or showing.until < next_at):
+                next_at = showing.until
+            pushes = board.delivery in PUSHES and board.endpoint_url is not None
+            previous = self.given.get(board_id)
+            assignment = showing.assignment
+            if assignment is None:
+                if pushes and previous is not None and previous.key is not None:
+                    blanks.append(self._blank(board, showing.until, t))
+                self.given[board_id] = Given(None, None)
+                continue
+            key = (board_id, assignment.campaign_id, assignment.slot_index)
+            if previous is not None and previous.key == key:
+                if previous.content_hash != showing.content_hash and pushes:
+                    blanks.append(self._blank(board, assignment.ends_at, t))
+                    previous.content_hash = showing.content_hash
+                continue
+            if not pushes:
+                status = "not_pushed"
+            elif self.health.get(board_id, Health()).circuit_open(t):
+                status = "skipped"
+            else:
+                status = "pending"
+            assert showing.content_hash is not None
+            rows.append(NewRow(board_id, assignment.campaign_id, assignment.slot_index, assignment.slogan_id,
+                               showing.content_hash, assignment.starts_at, assignment.ends_at, status,
+                               "board unreachable: not tried" if status == "skipped" else None))
+            showings[key] = (board, showing)
+            self.given[board_id] = Given(key, showing.content_hash)
+
+        async with self.sessionmaker() as session, session.begin():
+            inserted = await store.insert_rows(session, rows) if rows else set()
+            await store.set_handled_until(session, t, self.name)
+        new_slots = [self._show(*showings[row.key], t) for row in rows
+                     if row.push_status == "pending" and row.key in inserted]
+        if new_slots or blanks:
+            task = asyncio.create_task(self._deliver([*new_slots, *blanks]), name=f"displayd-push-{iso(t)}")
+            self._deliveries.add(task)
+            task.add_done_callback(self._deliveries.discard)
+        return next_at
+
+    async def stop(self) -> None:
+        """Wait for deliveries under way (they end by their slots' ends)."""
+        if self._deliveries:
+            await asyncio.gather(*self._deliveries, return_exceptions=True)
+
+    def _secret(self, board: BoardView) -> str:
+        secret = self._secrets.get(board.secret_nonce)
+        if secret is None:
+            secret = self._secrets[board.secret_nonce] = board_secret(self.master, board.secret_nonce)
+        return secret
+
+    def _deadline(self, until: datetime | None, now: datetime) -> float:
+        loop_now = asyncio.get_running_loop().time()
+        if until is None:
+            return loop_now + 60.0
+        return loop_now + max(0.0, (until - now).total_seconds())
+
+    def _show(self, board: BoardView, showing: Showing, now: datetime) -> _Push:
+        assignment = showing.assignment
+        assert assignment is not None and board.endpoint_url is not None
+        document = showing.document
+        body = json.dumps({"type": "show", "board_id": board.spec.id, "slot": document["slot"],
+                           "content": document["content"], "content_hash": document["content_hash"],
+                           "valid_until": document["valid_until"]}, ensure_ascii=False, separators=(",", ":"))
+        key = (board.spec.id, assignment.campaign_id, assignment.slot_index)
+        request = PushRequest(board_id=board.spec.id, url=board.endpoint_url, body=body.encode(),
+                              webhook_id=f"{key[0]}:{key[1]}:{key[2]}", secret=self._secret(board),
+                              deadline=self._deadline(assignment.ends_at, now))
+        return _Push(request, key, showing.content_hash)
+
+    def _blank(self, board: BoardView, until: datetime | None, now: datetime) -> _Push:
+        assert board.endpoint_url is not None
+        body = json.dumps({"type": "blank", "board_id": board.spec.id, "until": iso(until) if until else None},
+                          separators=(",", ":"))
+        request = PushRequest(board_id=board.spec.id, url=board.endpoint_url, body=body.encode(),
+                              webhook_id=f"{board.spec.id}:blank:{int(now.timestamp() * 1000)}",
+                              secret=self._secret(board), deadline=self._deadline(until, now))
+        return _Push(request, None, None)
+
+    async def _deliver(self, pushes: list[_Push]) -> None:
+        try:
+            results = await self.pusher.push_all([p.request for p in pushes])
+            await self._record(pushes, results)
+        except Exception:
+            log.exception("recording a slot's deliveries failed")
+
+    async def _record(self, pushes: list[_Push], results: list[PushResult]) -> None:
+        now = self.clock()
+        loop_now = asyncio.get_running_loop().time()
+        outcomes: list[Outcome] = []
+        health_rows: list[dict[str, Any]] = []
+        suspicious: list[tuple[str, str, str | None]] = []
+        for push, result in zip(pushes, results, strict=True):
+            finished = now - timedelta(seconds=max(0.0, loop_now - result.finished_at))
+            board_id = push.request.board_id
+            if push.key is not None:
+                outcomes.append(Outcome(push.key, "delivered" if result.delivered else "failed", result.attempts,
+                                        result.http_status, result.latency_ms, result.error,
+                                        finished if result.delivered else None))
+            health_rows.append(self._health_after(board_id, result, finished))
+            if result.reported_hash is not None and result.reported_hash != push.sent_hash:
+                suspicious.append((board_id, result.reported_hash, push.sent_hash))
+            log.info("push %s", "delivered" if result.delivered else "failed", extra={
+                "event": "push", "board_id": board_id, "webhook_id": push.request.webhook_id,
+                "attempts": result.attempts, "http_status": result.http_status,
+                "latency_ms": result.latency_ms, "error": result.error})
+        async with self.sessionmaker() as session, session.begin():
+            await store.record_results(session, outcomes)
+            await store.save_health(session, health_rows)
+            for board_id, reported, sent in suspicious:
+                if not await store.was_issued(session, board_id, reported):
+                    await store.record_incident(
+                        session, board_id=board_id, at=now, source="push", reported_hash=reported,
+                        detail=f"board reports {reported[:40]} after being sent {sent or 'a blank'}")
+                    log.error("integrity incident on %s: it shows content displayd never issued", board_id,
+                              extra={"event": "integrity_incident", "board_id": board_id, "source": "push"})
+
+    def _health_after(self, board_id: str, result: PushResult, at: datetime) -> dict[str, Any]:
+        health = self.health.setdefault(board_id, Health())
+        health.last_attempt_at = at
+        if result.delivered:
+            health.failures, health.unreachable_since = 0, None
+        else:
+            health.failures += 1
+            if health.failures >= FAILURES_BEFORE_UNREACHABLE and health.unreachable_since is None:
+                health.unreachable_since = at
+                log.warning("board %s is unreachable after %d failed slots", board_id, health.failures,
+                            extra={"event": "board_unreachable", "board_id": board_id})
+        return {"board_id": board_id, "last_push_at": at,
+                "last_push_status": "delivered" if result.delivered else "failed",
+                "last_push_error": result.error[:300] if result.error else None,
+                "consecutive_failures": health.failures, "unreachable_since": health.unreachable_since}

@@ -1,0 +1,142 @@
+"""The APScheduler 3 side: who leads, and when the next slot boundary runs.
+
+Two jobs, both module-level coroutines taking the scheduler's name (jobs hold no objects,
+so the job table stays printable and the functions testable):
+- `check_leadership` every LEADERSHIP_CHECK_SECONDS: a standby tries to take the lock; the
+  leader makes sure it still holds it and steps down if not.
+- `slot_boundary` at the next instant any board's content changes: the dispatcher gives
+  every board what it should show, and the job schedules its own successor. The database
+  is the truth: on taking over, and after every change, the boundary is recomputed from
+  the snapshot, never carried over.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from apscheduler.triggers.date import DateTrigger
+from apscheduler.triggers.interval import IntervalTrigger
+
+from displayd.delivery.dispatch import Dispatcher
+from displayd.delivery.leader import Leadership
+
+log = logging.getLogger("displayd.scheduler")
+
+LEADERSHIP_CHECK_SECONDS = 2.0  # with PostgreSQL noticing a dead leader at once: takeover well within 15 s
+BOUNDARY_JOB = "slot-boundary"
+
+_registry: dict[str, SlotScheduler] = {}
+
+
+async def check_leadership(name: str) -> None:
+    await _registry[name].check_leadership()
+
+
+async def slot_boundary(name: str, at: str) -> None:
+    await _registry[name].boundary(datetime.fromisoformat(at))
+
+
+class SlotScheduler:
+    def __init__(self, *, dispatcher: Dispatcher, leadership: Leadership, clock: Callable[[], datetime],
+                 metrics: Any = None) -> None:
+        self.name = f"{socket.gethostname()}:{os.getpid()}:{id(self):x}"
+        self.dispatcher = dispatcher
+        self.leadership = leadership
+        self.clock = clock
+        self.metrics = metrics
+        self.leader = False
+        self.lateness: list[float] = []  # seconds each boundary ran after its instant (bench, metrics)
+        self.scheduler = AsyncIOScheduler(timezone=UTC)
+        self._lock = asyncio.Lock()
+
+    def start(self) -> None:
+        _registry[self.name] = self
+        self.scheduler.start()
+        self.scheduler.add_job(
+            check_leadership, IntervalTrigger(seconds=LEADERSHIP_CHECK_SECONDS), args=[self.name],
+            id="leadership", next_run_time=datetime.now(UTC),
+            # A late check is useless once the next is due; one at a time; never queue them up.
+            misfire_grace_time=int(LEADERSHIP_CHECK_SECONDS), coalesce=True, max_instances=1,
+        )
+
+    async def shutdown(self) -> None:
+        self.scheduler.shutdown(wait=False)
+        await self.dispatcher.stop()
+        if self.leader:
+            await self.leadership.release()
+            self.leader = False
+        _registry.pop(self.name, None)
+
+    async def check_leadership(self) -> None:
+        async with self._lock:
+            if self.leader:
+                if not await self.leadership.still_held():
+                    self._step_down("lost the scheduler lock")
+                return
+            if not await self.leadership.try_acquire():
+                return
+            self.leader = True
+            log.info("this process leads the scheduler", extra={"event": "leadership", "leader": True,
+                                                              "instance": self.name})
+            try:
+                await self.dispatcher.take_over()
+            except Exception:
+                log.exception("taking over failed; stepping down")
+                await self.leadership.release()
+                self._step_down("take-over failed")
+                return
+            self._schedule(self.clock())
+
+    def _step_down(self, why: str) -> None:
+        self.leader = False
+        with contextlib.suppress(Exception):
+            self.scheduler.remove_job(BOUNDARY_JOB)
+        self.dispatcher.given.clear()
+        log.warning("this process no longer leads the scheduler: %s", why,
+                    extra={"event": "leadership", "leader": False, "instance": self.name})
+
+    async def changed(self) -> None:
+        """What boards see changed: bring them up to date now (the leader only)."""
+        if self.leader:
+            self._schedule(self.clock())
+
+    def _schedule(self, at: datetime) -> None:
+        self.scheduler.add_job(
+            slot_boundary, DateTrigger(run_date=at), args=[self.name, at.isoformat()], id=BOUNDARY_JOB,
+            replace_existing=True,
+            # A late boundary still runs, however late: it gives boards what is current *now*
+            # (the dispatcher plans at max(at, now)), which beats leaving them stale. Slots it
+            # overslept entirely are found by the next take-over as `missed`.
+            misfire_grace_time=None,
+            # Replaying several overdue boundaries would push stale content: run once.
+            coalesce=True,
+            # The job only records and starts pushes (they run on as tasks), so one instance
+            # is enough and two would race on the same slot.
+            max_instances=1,
+        )
+
+    async def boundary(self, at: datetime) -> None:
+        if not self.leader:
+            return
+        if not await self.leadership.still_held():
+            self._step_down("lost the scheduler lock")
+            return
+        started = self.clock()
+        self.lateness.append(max(0.0, (started - at).total_seconds()))
+        del self.lateness[:-10_000]
+        try:
+            next_at = await self.dispatcher.sync(at)
+        except Exception:
+            log.exception("slot boundary %s failed; trying again in 1 s", at.isoformat())
+            self._schedule(self.clock() + timedelta(seconds=1))
+            return
+        if next_at is not None:
+            self._schedule(next_at)

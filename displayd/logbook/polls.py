@@ -1,0 +1,115 @@
+"""What polls tell us, gathered in memory on the hot path and written in batches.
+
+`seen()` costs the poll path a few dict operations: it notes the board's last poll, the
+first poll of each (board, campaign, slot), and an `If-None-Match` naming content this
+process did not give that board. `flush()`, every couple of seconds, writes
+`first_polled_at`, `board_health.last_poll_at`, and checks the suspicious ETags against
+the rotation log: content displayd never issued to that board is an integrity incident.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from displayd.boards.snapshot import Showing, etag_digest
+from displayd.db.models import BoardHealth
+from displayd.logbook import store
+from displayd.logbook.store import Key
+
+log = logging.getLogger("displayd.polls")
+
+FLUSH_SECONDS = 2.0
+MARK_PATIENCE = timedelta(seconds=60)  # how long a poll waits for the leader to write its slot's row
+ISSUED_PER_BOARD = 64
+
+
+class PollRecorder:
+    def __init__(self, sessionmaker: async_sessionmaker[AsyncSession], clock: Callable[[], datetime]) -> None:
+        self.sessionmaker = sessionmaker
+        self.clock = clock
+        self.last_poll: dict[str, datetime] = {}
+        self._marks: dict[Key, datetime] = {}
+        self._marked: set[Key] = set()
+        self._issued: dict[str, list[str]] = {}
+        self._suspects: dict[tuple[str, str], datetime] = {}
+        self._dirty_polls: set[str] = set()
+        self._noted: dict[str, Showing] = {}
+        self.incidents = 0
+
+    def seen(self, board_id: str, showing: Showing, now: datetime, if_none_match: str | None,
+             matched: bool) -> None:
+        self.last_poll[board_id] = now
+        self._dirty_polls.add(board_id)
+        if self._noted.get(board_id) is not showing:  # once per showing, not per poll
+            self._noted[board_id] = showing
+            self._note(board_id, showing, now)
+        if if_none_match and not matched:
+            for tag in if_none_match.split(","):
+                digest = etag_digest(tag)
+                if digest is not None and digest not in self._issued.get(board_id, ()):
+                    self._suspects.setdefault((board_id, digest), now)
+
+    def _note(self, board_id: str, showing: Showing, now: datetime) -> None:
+        assignment = showing.assignment
+        if assignment is None or showing.digest is None:
+            return
+        key = (board_id, assignment.campaign_id, assignment.slot_index)
+        if key not in self._marked and key not in self._marks:
+            self._marks[key] = now
+        issued = self._issued.setdefault(board_id, [])
+        if showing.digest not in issued:
+            issued.append(showing.digest)
+            del issued[:-ISSUED_PER_BOARD]
+
+    async def run(self) -> None:
+        while True:
+            await asyncio.sleep(FLUSH_SECONDS)
+            try:
+                await self.flush()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning("could not record polls: %s", exc)
+
+    async def flush(self) -> None:
+        now = self.clock()
+        marks = list(self._marks.items())
+        polls = [(b, self.last_poll[b]) for b in self._dirty_polls]
+        suspects = list(self._suspects.items())
+        if not (marks or polls or suspects):
+            return
+        self._dirty_polls.clear()
+        self._suspects.clear()
+        async with self.sessionmaker() as session, session.begin():
+            found = await store.mark_polled(session, marks) if marks else set()
+            if polls:
+                await _save_last_polls(session, polls)
+            for (board_id, digest), at in suspects:
+                if not await store.was_issued(session, board_id, "sha256:" + digest):
+                    await store.record_incident(session, board_id=board_id, at=at, source="poll",
+                                                reported_hash="sha256:" + digest,
+                                                detail="If-None-Match names content never issued to this board")
+                    self.incidents += 1
+                    log.error("integrity incident on %s: it polls with content displayd never issued", board_id,
+                              extra={"event": "integrity_incident", "board_id": board_id, "source": "poll"})
+        for key, at in marks:
+            if key in found or now - at > MARK_PATIENCE:
+                self._marks.pop(key, None)
+                self._marked.add(key)
+        if len(self._marked) > 200_000:  # old slots never come back
+            self._marked.clear()
+
+
+async def _save_last_polls(session: AsyncSession, polls: list[tuple[str, datetime]]) -> None:
+    statement = store.dialect_insert(session, BoardHealth)
+    statement = statement.on_conflict_do_update(index_elements=["board_id"],
+                                                set_={"last_poll_at": statement.excluded.last_poll_at})
+    rows: list[dict[str, Any]] = [{"board_id": b, "last_poll_at": at, "consecutive_failures": 0,
+                                   "integrity_incidents": 0} for b, at in polls]
+    await session.execute(statement, rows)

@@ -1,0 +1,189 @@
+"""Rotation log, board health and integrity incidents in the database, written in batches.
+
+    inserted = await insert_rows(session, rows)       # the keys that were new
+    await record_results(session, outcomes)
+
+One row per (board, campaign, slot) is guaranteed by the unique constraint: inserts use
+ON CONFLICT DO NOTHING and report which keys were new, and only those are pushed, so a
+slot is never pushed twice, even by two leaders in turn.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import and_, bindparam, select, tuple_, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from displayd.db.models import BoardHealth, IntegrityIncident, Rotation, SchedulerState
+
+Key = tuple[str, int, int]  # (board_id, campaign_id, slot_index)
+CHUNK = 2000  # rows per statement: well under SQLite's and asyncpg's parameter limits
+
+
+def dialect_insert(session: AsyncSession, table: Any) -> Any:
+    dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
+    return (pg_insert if dialect == "postgresql" else sqlite_insert)(table)
+
+
+def _chunks(items: Sequence[Any]) -> Iterable[Sequence[Any]]:
+    for start in range(0, len(items), CHUNK):
+        yield items[start:start + CHUNK]
+
+
+@dataclass(frozen=True, slots=True)
+class NewRow:
+    board_id: str
+    campaign_id: int
+    slot_index: int
+    slogan_id: int
+    content_hash: str
+    starts_at: datetime
+    ends_at: datetime
+    push_status: str
+    error: str | None = None
+
+    @property
+    def key(self) -> Key:
+        return (self.board_id, self.campaign_id, self.slot_index)
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    key: Key
+    push_status: str
+    attempts: int
+    http_status: int | None
+    latency_ms: int | None
+    error: str | None
+    delivered_at: datetime | None
+
+
+async def insert_rows(session: AsyncSession, rows: Sequence[NewRow]) -> set[Key]:
+    """Insert the rows that do not exist yet; the keys of those that were new."""
+    inserted: set[Key] = set()
+    for chunk in _chunks(rows):
+        statement = dialect_insert(session, Rotation).on_conflict_do_nothing(
+            index_elements=["board_id", "campaign_id", "slot_index"]
+        ).returning(Rotation.board_id, Rotation.campaign_id, Rotation.slot_index)
+        result = await session.execute(statement, [
+            {"board_id": r.board_id, "campaign_id": r.campaign_id, "slot_index": r.slot_index,
+             "slogan_id": r.slogan_id, "content_hash": r.content_hash, "starts_at": r.starts_at,
+             "ends_at": r.ends_at, "push_status": r.push_status, "attempts": 0, "error": r.error}
+            for r in chunk
+        ])
+        inserted.update((row[0], row[1], row[2]) for row in result)
+    return inserted
+
+
+# Core statements on the table: executemany with one parameter set per row.
+_ROTATION: Any = Rotation.__table__
+
+_RESULT = (
+    update(_ROTATION)
+    .where(and_(_ROTATION.c.board_id == bindparam("k_board"), _ROTATION.c.campaign_id == bindparam("k_campaign"),
+                _ROTATION.c.slot_index == bindparam("k_slot")))
+    .values(push_status=bindparam("push_status"), attempts=bindparam("attempts"),
+            http_status=bindparam("http_status"), latency_ms=bindparam("latency_ms"), error=bindparam("error"),
+            delivered_at=bindparam("delivered_at"))
+)
+
+
+async def record_results(session: AsyncSession, outcomes: Sequence[Outcome]) -> None:
+    for chunk in _chunks(outcomes):
+        await session.execute(_RESULT, [
+            {"k_board": o.key[0], "k_campaign": o.key[1], "k_slot": o.key[2], "push_status": o.push_status,
+             "attempts": o.attempts, "http_status": o.http_status, "latency_ms": o.latency_ms,
+             "error": o.error[:300] if o.error else None, "delivered_at": o.delivered_at}
+            for o in chunk
+        ])
+
+
+async def note_error(session: AsyncSession, key: Key, error: str) -> None:
+    await session.execute(update(Rotation).where(
+        Rotation.board_id == key[0], Rotation.campaign_id == key[1], Rotation.slot_index == key[2]
+    ).values(error=error[:300]))
+
+
+async def rows_covering(session: AsyncSession, t: datetime) -> list[Rotation]:
+    """Rows whose slot runs at t (what boards were given most recently)."""
+    return list(await session.scalars(select(Rotation).where(Rotation.starts_at <= t, Rotation.ends_at > t)))
+
+
+async def fail_stale_pending(session: AsyncSession, now: datetime) -> int:
+    """Pending rows whose slot is over belong to a scheduler that stopped mid-delivery."""
+    result = await session.execute(
+        update(Rotation).where(Rotation.push_status == "pending", Rotation.ends_at <= now)
+        .values(push_status="failed", error="outcome unknown: the scheduler stopped during delivery")
+    )
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+async def was_issued(session: AsyncSession, board_id: str, content_hash_prefix: str) -> bool:
+    """Whether displayd ever gave `board_id` content whose hash starts with the prefix."""
+    found = await session.scalar(select(Rotation.id).where(
+        Rotation.board_id == board_id, Rotation.content_hash.startswith(content_hash_prefix, autoescape=True)
+    ).limit(1))
+    return found is not None
+
+
+async def handled_until(session: AsyncSession) -> datetime | None:
+    return await session.scalar(select(SchedulerState.handled_until).where(SchedulerState.id == 1))
+
+
+async def set_handled_until(session: AsyncSession, at: datetime, leader: str) -> None:
+    await session.execute(update(SchedulerState).where(SchedulerState.id == 1).values(handled_until=at, leader=leader))
+
+
+async def load_health(session: AsyncSession) -> dict[str, BoardHealth]:
+    return {h.board_id: h for h in await session.scalars(select(BoardHealth))}
+
+
+HEALTH_COLUMNS = ("last_push_at", "last_push_status", "last_push_error", "consecutive_failures",
+                  "unreachable_since")
+
+
+async def save_health(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
+    """Upsert the push side of board health; each row has `board_id` and HEALTH_COLUMNS."""
+    for chunk in _chunks(rows):
+        statement = dialect_insert(session, BoardHealth)
+        statement = statement.on_conflict_do_update(
+            index_elements=["board_id"], set_={c: statement.excluded[c] for c in HEALTH_COLUMNS})
+        await session.execute(statement, [{"integrity_incidents": 0, **row} for row in chunk])
+
+
+async def record_incident(session: AsyncSession, *, board_id: str, at: datetime, source: str, reported_hash: str,
+                          detail: str) -> None:
+    session.add(IntegrityIncident(board_id=board_id, at=at, source=source, reported_hash=reported_hash[:100],
+                                  detail=detail[:300]))
+    statement = dialect_insert(session, BoardHealth).values(board_id=board_id, consecutive_failures=0,
+                                                     integrity_incidents=1, last_incident_at=at)
+    await session.execute(statement.on_conflict_do_update(index_elements=["board_id"], set_={
+        "integrity_incidents": BoardHealth.integrity_incidents + 1, "last_incident_at": at}))
+
+
+_POLLED = (
+    update(_ROTATION)
+    .where(and_(_ROTATION.c.board_id == bindparam("k_board"), _ROTATION.c.campaign_id == bindparam("k_campaign"),
+                _ROTATION.c.slot_index == bindparam("k_slot"), _ROTATION.c.first_polled_at.is_(None)))
+    .values(first_polled_at=bindparam("at"))
+)
+
+
+async def mark_polled(session: AsyncSession, marks: Sequence[tuple[Key, datetime]]) -> set[Key]:
+    """Set first_polled_at where it is still empty; the keys whose row exists (the others
+    may not be written yet by the leader and are worth trying again)."""
+    found: set[Key] = set()
+    for chunk in _chunks(marks):
+        await session.execute(_POLLED, [
+            {"k_board": k[0], "k_campaign": k[1], "k_slot": k[2], "at": at} for k, at in chunk])
+        keys = [k for k, _ in chunk]
+        rows = await session.execute(select(Rotation.board_id, Rotation.campaign_id, Rotation.slot_index).where(
+            tuple_(Rotation.board_id, Rotation.campaign_id, Rotation.slot_index).in_(keys)))
+        found.update((r[0], r[1], r[2]) for r in rows)
+    return found
