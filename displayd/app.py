@@ -38,8 +38,10 @@ from displayd.delivery.transport import make_client
 from displayd.http import BodyLimit, error_response, install_error_handlers
 from displayd.keyring import master_key
 from displayd.live import Live
+from displayd.logbook.endpoints import router as logbook_router
 from displayd.logbook.polls import PollRecorder
 from displayd.schemas import ErrorResponse
+from displayd.web import router as web_router
 
 log = logging.getLogger("displayd")
 
@@ -98,7 +100,9 @@ def create_app(settings: Settings, *, clock: Clock = utc_now) -> FastAPI:
     app.include_router(slogans_router)
     app.include_router(campaigns_router)
     app.include_router(boards_router)
+    app.include_router(logbook_router)
     app.include_router(audit_router)
+    app.include_router(web_router)
     _add_health(app)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)

@@ -18,9 +18,11 @@ from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from displayd import changes
-from displayd.auth.keys import hash_secret, principal_for_key
+from displayd.auth import sessions
+from displayd.auth.keys import hash_secret, principal_for_hash
 from displayd.auth.roles import Permission, Principal
 from displayd.errors import NotPermitted, Unauthenticated
+from displayd.keyring import master_key
 
 
 async def _session(request: Request) -> AsyncIterator[AsyncSession]:
@@ -64,20 +66,33 @@ def bearer_token(request: Request) -> str | None:
 
 
 async def staff_principal(request: Request) -> Principal:
-    """The staff key in `Authorization: Bearer`, from the process's cache (keyed by the key's
-    hash, never the key) or the database."""
+    """The staff key in `Authorization: Bearer` (or, for reads, the dashboard's session
+    cookie), from the process's cache (keyed by the key's hash, never the key) or the
+    database."""
     token = bearer_token(request)
-    if token is None:
+    if token is not None:
+        token_hash = hash_secret(token)
+    elif request.method in ("GET", "HEAD") and (cookie := request.cookies.get(sessions.COOKIE)):
+        found = sessions.verify(master_key(request.app.state.settings), cookie, request.app.state.clock())
+        if found is None:
+            raise Unauthenticated("the session has expired; sign in again")
+        token_hash = found
+    else:
         raise Unauthenticated("an API key is required (Authorization: Bearer <key>)")
+    principal = await principal_by_hash(request, token_hash)
+    if principal is None:
+        raise Unauthenticated("the API key is not valid")
+    return principal
+
+
+async def principal_by_hash(request: Request, token_hash: str) -> Principal | None:
     cache: dict[str, Principal] = request.app.state.key_cache
-    token_hash = hash_secret(token)
     principal = cache.get(token_hash)
     if principal is None:
         async with request.app.state.sessionmaker() as session:
-            principal = await principal_for_key(session, token)
-        if principal is None:
-            raise Unauthenticated("the API key is not valid")
-        cache[token_hash] = principal
+            principal = await principal_for_hash(session, token_hash)
+        if principal is not None:
+            cache[token_hash] = principal
     return principal
 
 

@@ -52,7 +52,9 @@ async def create_key(
 
 
 async def principal_for_key(session: AsyncSession, key: str) -> Principal | None:
-    row = await session.scalar(
-        select(ApiKey).where(ApiKey.key_hash == hash_secret(key), ApiKey.revoked_at.is_(None))
-    )
+    return await principal_for_hash(session, hash_secret(key))
+
+
+async def principal_for_hash(session: AsyncSession, key_hash: str) -> Principal | None:
+    row = await session.scalar(select(ApiKey).where(ApiKey.key_hash == key_hash, ApiKey.revoked_at.is_(None)))
     return None if row is None else Principal(name=row.name, role=row.role)
