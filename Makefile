@@ -7,7 +7,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run serve test test-long lint venv clean
+.PHONY: run serve test test-long lint venv clean browser
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -20,16 +20,23 @@ $(STAMP): $(BIN)/python requirements.lock pyproject.toml
 
 venv: $(STAMP)
 
+# Browser tests drive Debian's Chromium through Playwright; no browser is ever downloaded.
+browser:
+	@command -v chromium >/dev/null || { \
+	  echo "installing Debian's chromium for the browser tests"; \
+	  apt-get install -y -q chromium >/dev/null 2>&1 || \
+	  { apt-get update -q >/dev/null && apt-get install -y -q chromium >/dev/null; }; }
+
 run: $(STAMP)
 	$(BIN)/displayd db upgrade
 	$(BIN)/displayd serve
 
-test: $(STAMP)
+test: $(STAMP) browser
 	$(BIN)/ruff check displayd tests bench
 	$(BIN)/mypy displayd
 	$(BIN)/python -m pytest -q -m "not slow"
 
-test-long: $(STAMP)
+test-long: $(STAMP) browser
 	$(BIN)/python -m pytest -q -m slow
 
 lint: $(STAMP)
