@@ -72,8 +72,11 @@ def _check_plan(campaign: Campaign) -> None:
         raise InvalidInput(str(exc)) from None
 
 
-async def get(session: AsyncSession, campaign_id: int, *, for_update: bool = False) -> Campaign:
-    query = select(Campaign).where(Campaign.id == campaign_id, Campaign.deleted_at.is_(None))
+async def get(session: AsyncSession, campaign_id: int, *, for_update: bool = False,
+              include_deleted: bool = False) -> Campaign:
+    query = select(Campaign).where(Campaign.id == campaign_id)
+    if not include_deleted:
+        query = query.where(Campaign.deleted_at.is_(None))
     if for_update:
         query = query.with_for_update()
     campaign = await session.scalar(query)

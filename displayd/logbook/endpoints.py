@@ -1,7 +1,136 @@
-"""`/api/v1/rotations` and `/api/v1/reports/airtime`."""
+"""`/api/v1/rotations` and `/api/v1/reports/airtime`, as JSON or CSV.
+
+CSV is asked for with `Accept: text/csv` or `?format=csv` (a link in the dashboard cannot
+set headers). It is UTF-8 with a byte-order mark, so spreadsheet programs show Vietnamese
+correctly, and it is streamed in batches from its own session: exporting a year of log
+holds one batch in memory, not the year.
+"""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+import csv
+import io
+from collections.abc import AsyncIterator, Iterable, Sequence
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import StreamingResponse
+
+from displayd.boards.snapshot import iso
+from displayd.campaigns import service as campaigns
+from displayd.campaigns.schemas import DEFAULT_TIMEZONE
+from displayd.deps import Reader, SessionDep
+from displayd.errors import InvalidInput
+from displayd.http import decode_cursor, encode_cursor
+from displayd.logbook import queries
+from displayd.logbook.schemas import AirtimeReport, PushStatus, RotationOut, RotationPage
+from displayd.schemas import CURSOR_DESCRIPTION, LIMIT_DESCRIPTION, UTCDatetime
 
 router = APIRouter(prefix="/api/v1", tags=["rotation log"])
+
+BOM = "\ufeff"
+ROTATION_COLUMNS = list(RotationOut.model_fields)
+CSV_RESPONSE = {"content": {"text/csv": {"schema": {"type": "string"}}},
+                "description": "With `Accept: text/csv` or `format=csv`: UTF-8 CSV with a byte-order mark."}
+
+
+def wants_csv(request: Request, fmt: str | None) -> bool:
+    if fmt is not None:
+        return fmt == "csv"
+    return "text/csv" in request.headers.get("accept", "")
+
+
+def _cell(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return iso(value)
+    return "" if value is None else value
+
+
+def _csv_lines(rows: Iterable[Sequence[Any]]) -> str:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\r\n")
+    for row in rows:
+        writer.writerow([_cell(v) for v in row])
+    return buffer.getvalue()
+
+
+def csv_download(chunks: AsyncIterator[str], filename: str) -> StreamingResponse:
+    async def body() -> AsyncIterator[bytes]:
+        yield BOM.encode()
+        async for chunk in chunks:
+            yield chunk.encode("utf-8")
+
+    return StreamingResponse(body(), media_type="text/csv; charset=utf-8",
+                             headers={"Content-Disposition": f'attachment; filename="{filename}"'})
+
+
+def _range(start: datetime | None, end: datetime | None) -> None:
+    if start is not None and end is not None and end <= start:
+        raise InvalidInput("`to` must be after `from`")
+
+
+Format = Annotated[Literal["json", "csv"] | None, Query(description="`csv` for a CSV download (or Accept: text/csv).")]
+From = Annotated[UTCDatetime | None, Query(alias="from", description="Slots starting at or after (ISO 8601).")]
+To = Annotated[UTCDatetime | None, Query(description="Slots starting before (ISO 8601).")]
+
+
+@router.get("/rotations", summary="The rotation log (JSON pages or a CSV download)",
+            responses={200: CSV_RESPONSE})
+async def list_rotations(
+    request: Request, session: SessionDep, _: Reader,
+    board_id: Annotated[str | None, Query(max_length=64, description="Only this board.")] = None,
+    campaign_id: Annotated[int | None, Query(description="Only this campaign.")] = None,
+    slogan_id: Annotated[int | None, Query(description="Only this slogan.")] = None,
+    status: Annotated[PushStatus | None, Query(description="Only this push status.")] = None,
+    from_: From = None,
+    to: To = None,
+    limit: Annotated[int, Query(ge=1, le=1000, description=LIMIT_DESCRIPTION)] = 100,
+    cursor: Annotated[str | None, Query(description=CURSOR_DESCRIPTION)] = None,
+    format: Format = None,
+) -> Any:
+    _range(from_, to)
+    where = queries.RotationFilter(board_id=board_id, campaign_id=campaign_id, slogan_id=slogan_id, status=status,
+                                   starts_from=from_, starts_before=to)
+    if wants_csv(request, format):
+        return csv_download(_rotation_csv(request, where), "nhat-ky-luan-phien.csv")
+    after_id = decode_cursor(cursor, ("id",))["id"] if cursor else None
+    rows = await queries.page(session, where, limit=limit + 1, after_id=after_id)
+    next_cursor = encode_cursor({"id": rows[limit - 1].id}) if len(rows) > limit else None
+    return RotationPage(items=[RotationOut.model_validate(r, from_attributes=True) for r in rows[:limit]],
+                        next_cursor=next_cursor)
+
+
+async def _rotation_csv(request: Request, where: queries.RotationFilter) -> AsyncIterator[str]:
+    yield _csv_lines([ROTATION_COLUMNS])
+    async with request.app.state.sessionmaker() as session:
+        async for batch in queries.stream(session, where):
+            yield _csv_lines([getattr(row, c) for c in ROTATION_COLUMNS] for row in batch)
+
+
+@router.get("/reports/airtime", summary="Airtime by slogan, board or day (JSON or CSV)",
+            responses={200: CSV_RESPONSE})
+async def airtime_report(
+    request: Request, session: SessionDep, _: Reader,
+    by: Annotated[Literal["slogan", "board", "day"], Query(description="Group by slogan, board or day.")] = "slogan",
+    campaign_id: Annotated[int | None, Query(description="Only this campaign (its time zone sets the days).")] = None,
+    from_: From = None,
+    to: To = None,
+    format: Format = None,
+) -> Any:
+    _range(from_, to)
+    timezone = DEFAULT_TIMEZONE
+    if campaign_id is not None:
+        timezone = (await campaigns.get(session, campaign_id, include_deleted=True)).timezone
+    where = queries.RotationFilter(campaign_id=campaign_id, starts_from=from_, starts_before=to)
+    items = await queries.airtime(session, where, by=by, timezone=timezone)
+    report = AirtimeReport(by=by, campaign_id=campaign_id, timezone=timezone, starts_at=from_, ends_at=to,
+                           items=items)
+    if wants_csv(request, format):
+        columns = list(type(items[0]).model_fields) if items else ["key", "label"]
+
+        async def lines() -> AsyncIterator[str]:
+            yield _csv_lines([columns, *([getattr(i, c) for c in columns] for i in items)])
+
+        return csv_download(lines(), f"thoi-luong-phat-theo-{by}.csv")
+    return report

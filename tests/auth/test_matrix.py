@@ -78,6 +78,8 @@ MATRIX: dict[tuple[str, str], Case] = {
     ("GET", "/api/v1/boards/{board_id}/current"): Case(ALL, lambda f, n: _board(f, n, "/current")),
     ("GET", "/api/v1/boards/{board_id}/schedule"): Case(ALL, lambda f, n: _board(
         f, n, "/schedule?from=2024-05-07T00:00:00Z&to=2024-05-07T01:00:00Z")),
+    ("GET", "/api/v1/rotations"): Case(ALL, lambda f, n: _fixed("/api/v1/rotations")),
+    ("GET", "/api/v1/reports/airtime"): Case(ALL, lambda f, n: _fixed("/api/v1/reports/airtime?by=day")),
     ("GET", "/api/v1/audit"): Case(ADMIN, lambda f, n: _fixed("/api/v1/audit")),
 }
 
