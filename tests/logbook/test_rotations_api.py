@@ -72,8 +72,8 @@ async def test_filters(client: httpx.AsyncClient, keys: Keys, settings: Settings
     assert window == [("bang-a", 2), ("bang-a", 3), ("bang-b", 2), ("bang-b", 3)]
     bad = await client.get("/api/v1/rotations", params={"status": "lost"}, headers=keys.auth("operator"))
     assert bad.status_code == 422
-    backwards = await client.get("/api/v1/rotations", params={"from": "2024-05-07T00:00:00Z",
-                                                              "to": "2024-05-06T00:00:00Z"}, headers=keys.auth("operator"))
+    backwards = await client.get("/api/v1/rotations", headers=keys.auth("operator"),
+                                 params={"from": "2024-05-07T00:00:00Z", "to": "2024-05-06T00:00:00Z"})
     assert backwards.status_code == 422
 
 
