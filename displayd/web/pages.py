@@ -1,0 +1,171 @@
+"""The dashboard's pages (`/ui`, `/ui/log`, `/ui/plan`), sign-in and sign-out, and static assets.
+
+Pages are thin HTML shells rendered on the server; the board grid and the rotation log are
+filled by scripts in `static/` that read the REST API with the session cookie, so the
+dashboard shows exactly what the API says. The week plan is rendered here (`plan.py`).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+from urllib.parse import parse_qs
+
+from fastapi import APIRouter, Request, Response
+from fastapi import Path as PathParam
+from fastapi.responses import FileResponse, RedirectResponse
+
+from displayd.auth.keys import hash_secret, principal_for_key
+from displayd.auth.roles import Permission, Principal
+from displayd.campaigns import service as campaigns
+from displayd.web.plan import CampaignWeek, week_plans
+from displayd.web.render import SECURITY_HEADERS, Markup, join, page, tag
+from displayd.web.session import clear_session, same_origin, set_session, signed_in
+
+router = APIRouter()
+
+STATIC = Path(__file__).parent / "static"
+# Only these files are served: a fixed list cannot be walked out of with `..`.
+ASSETS = {
+    "ui.css": "text/css; charset=utf-8",
+    "player.css": "text/css; charset=utf-8",
+    "common.js": "text/javascript; charset=utf-8",
+    "dashboard.js": "text/javascript; charset=utf-8",
+    "log.js": "text/javascript; charset=utf-8",
+    "player.js": "text/javascript; charset=utf-8",
+    "favicon.svg": "image/svg+xml",
+}
+ROLE_NAMES = {"admin": "quản trị", "editor": "biên tập", "approver": "phê duyệt", "operator": "vận hành"}
+STATES = {"running": "Đang chạy", "scheduled": "Sắp chạy", "paused": "Tạm dừng"}
+
+
+def _to_login() -> RedirectResponse:
+    return RedirectResponse("/ui/login", status_code=303, headers={"Cache-Control": "no-store"})
+
+
+def _nav(who: Principal, current: str) -> Markup:
+    links = [("/ui", "Bảng điện tử"), ("/ui/log", "Nhật ký luân phiên"), ("/ui/plan", "Kế hoạch tuần này")]
+    items = join([tag("a", label, href=href, class_="active" if href == current else "") for href, label in links])
+    return Markup(
+        '<header class="top"><span class="brand">displayd · Văn phòng Sở</span>'
+        f'<nav>{items}</nav><span class="who">{tag("span", who.name)} '
+        f'({tag("span", ROLE_NAMES.get(who.role, who.role))})</span>'
+        '<form method="post" action="/ui/logout" class="logout"><button type="submit">Đăng xuất</button></form>'
+        '</header>'
+    )
+
+
+async def _reader(request: Request) -> Principal | None:
+    who = await signed_in(request)
+    return who if who is not None and who.may(Permission.READ) else None
+
+
+@router.get("/ui/login")
+async def login_form(request: Request) -> Response:
+    if await _reader(request) is not None:
+        return RedirectResponse("/ui", status_code=303)
+    return page("login.html", title="Đăng nhập", error="", body_class="login")
+
+
+@router.post("/ui/login")
+async def login(request: Request) -> Response:
+    if not same_origin(request):
+        return page("login.html", title="Đăng nhập", status=403, body_class="login",
+                    error=tag("p", "Yêu cầu đăng nhập không đến từ trang này.", class_="error"))
+    # Parsed by hand: FastAPI's Form() needs python-multipart, which displayd does not depend on.
+    fields = parse_qs((await request.body()).decode("utf-8", "replace"), max_num_fields=10)
+    key = (fields.get("key") or [""])[0].strip()
+    principal = None
+    if key:
+        async with request.app.state.sessionmaker() as session:
+            principal = await principal_for_key(session, key)
+    if principal is None or not principal.may(Permission.READ):
+        return page("login.html", title="Đăng nhập", status=401, body_class="login",
+                    error=tag("p", "Khoá API không đúng hoặc đã bị thu hồi.", class_="error"))
+    response = RedirectResponse("/ui", status_code=303, headers={"Cache-Control": "no-store"})
+    set_session(request, response, hash_secret(key))
+    return response
+
+
+@router.post("/ui/logout")
+async def logout(request: Request) -> Response:
+    response = _to_login()
+    if same_origin(request):  # another site may not sign a person out either
+        clear_session(request, response)
+    return response
+
+
+@router.get("/ui")
+async def dashboard(request: Request) -> Response:
+    who = await _reader(request)
+    if who is None:
+        return _to_login()
+    return page("dashboard.html", title="Bảng điện tử", nav=_nav(who, "/ui"))
+
+
+@router.get("/ui/log")
+async def rotation_log(request: Request) -> Response:
+    who = await _reader(request)
+    if who is None:
+        return _to_login()
+    return page("log.html", title="Nhật ký luân phiên", nav=_nav(who, "/ui/log"))
+
+
+def _plan_section(plan: CampaignWeek) -> Markup:
+    facts = [
+        ("Khung thời gian", f"{plan.window} ({plan.timezone})"), ("Giờ chạy hằng ngày", plan.daily_hours),
+        ("Thời gian mỗi lượt", f"{plan.dwell_seconds} giây"), ("Ưu tiên", plan.priority),
+        ("Thứ tự", "lần lượt" if plan.order == "sequential" else "xáo trộn mỗi vòng"), ("Bảng nhận", plan.targets),
+    ]
+    dl = join([join([tag("dt", k), tag("dd", v)]) for k, v in facts])
+    playlist = join([Markup(f'<li>{tag("span", e.text, class_="slogan")} '
+                            f'{tag("span", f"×{e.weight}", class_="weight")}</li>') for e in plan.playlist])
+    numbers = {e.slogan_id: n for n, e in enumerate(plan.playlist, start=1)}
+    cycle = " → ".join(f"#{numbers.get(s, s)}" for s in plan.cycle)
+    days = join([
+        Markup(f'<tr class="{"today" if d.today else ""}">{tag("th", d.label)}'
+               f'{tag("td", ", ".join(d.hours) or "không chạy")}'
+               f'{tag("td", f"≈ {d.slots:,}".replace(",", ".") if d.hours else "—", class_="n")}</tr>')
+        for d in plan.days
+    ])
+    return Markup(
+        f'<section class="plan" data-campaign="{plan.id}">'
+        f'<h2>{tag("span", plan.name)} {tag("span", STATES.get(plan.state, plan.state), class_="state " + plan.state)}'
+        f'</h2><dl>{dl}</dl>'
+        f'<div class="cols"><div><h3>Danh sách khẩu hiệu (trọng số)</h3><ol>{playlist}</ol>'
+        f'{tag("p", "Vòng luân phiên: " + cycle, class_="cycle")}</div>'
+        f'<div><h3>Tuần {tag("span", plan.week)}</h3><table class="days"><thead><tr><th>Ngày</th>'
+        f'<th>Giờ chạy</th><th>Số lượt</th></tr></thead><tbody>{days}</tbody></table></div></div></section>'
+    )
+
+
+@router.get("/ui/plan")
+async def week_plan(request: Request) -> Response:
+    who = await _reader(request)
+    if who is None:
+        return _to_login()
+    async with request.app.state.sessionmaker() as session:
+        rows = await campaigns.all_live(session)
+    plans = week_plans(rows, request.app.state.snapshot.slogans, request.app.state.clock())
+    body = join([_plan_section(p) for p in plans]) or tag(
+        "p", "Không có đợt tuyên truyền nào chạy trong tuần này.", class_="empty")
+    return page("plan.html", title="Kế hoạch tuần này", nav=_nav(who, "/ui/plan"), plans=body)
+
+
+@router.get("/ui/static/{name}")
+async def asset(name: str) -> Response:
+    media_type = ASSETS.get(name)
+    if media_type is None:
+        return Response("not found", status_code=404, media_type="text/plain")
+    return FileResponse(STATIC / name, media_type=media_type,
+                        headers={"X-Content-Type-Options": "nosniff", "Cache-Control": "no-cache"})
+
+
+@router.get("/play/{board_id}")
+async def player(request: Request, board_id: Annotated[str, PathParam()]) -> Response:
+    """The web player's page; the token stays in the URL (DESIGN), read by the script only."""
+    if board_id not in request.app.state.snapshot.boards:
+        return Response("Không có bảng này.", status_code=404, media_type="text/plain; charset=utf-8",
+                        headers=SECURITY_HEADERS)
+    return page("player.html", title=request.app.state.snapshot.boards[board_id].name, body_class="player",
+                stylesheet="player.css", board_id=board_id)

@@ -1,0 +1,206 @@
+"""The dashboard and the web player in Debian's Chromium, against a real `displayd serve`.
+
+One displayd (SQLite, 5-second slots) serves every scenario of this module; the player's
+restart test runs last because it stops and starts that process on the same port.
+Screenshots go to `test-artifacts/` at the repository root.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from playwright.async_api import Browser, Page, async_playwright
+
+from tests.cli import ROOT
+from tests.web.live import XSS_TEXT, Live, populate, prepare
+
+CHROMIUM = Path("/usr/bin/chromium")
+ARTIFACTS = ROOT / "test-artifacts"
+WAIT_MS = 15_000
+
+
+@pytest.fixture(scope="module")
+def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
+    live = prepare(tmp_path_factory.mktemp("web"))
+    try:
+        populate(live)
+        yield live
+    finally:
+        live.stop()
+
+
+@pytest.fixture(scope="module")
+def chromium() -> Path:
+    if not CHROMIUM.exists():
+        pytest.fail(f"{CHROMIUM} is missing: the browser tests drive Debian's Chromium (`make browser` "
+                    "installs it; never `playwright install`)", pytrace=False)
+    ARTIFACTS.mkdir(exist_ok=True)
+    return CHROMIUM
+
+
+@pytest.fixture(scope="module")
+async def browser(chromium: Path) -> AsyncIterator[Browser]:
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(
+            executable_path=str(chromium),
+            args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"])
+        try:
+            yield browser
+        finally:
+            await browser.close()
+
+
+@pytest.fixture
+async def page(browser: Browser) -> AsyncIterator[Page]:
+    context = await browser.new_context(viewport={"width": 1280, "height": 900}, locale="vi-VN",
+                                        accept_downloads=True)
+    page = await context.new_page()
+    page.set_default_timeout(WAIT_MS)
+    try:
+        yield page
+    finally:
+        await context.close()
+
+
+async def sign_in(page: Page, live: Live) -> None:
+    await page.goto(f"{live.url}/ui")
+    assert page.url.endswith("/ui/login")
+    await page.fill("#key", live.keys["admin"])
+    await page.click("button[type=submit]")
+    await page.wait_for_url(f"{live.url}/ui")
+    assert live.keys["admin"] not in page.url
+
+
+def tile(board_id: str) -> str:
+    return f'.tile[data-board="{board_id}"]'
+
+
+async def test_sign_in_and_watch_a_board_change_slogan(page: Page, live: Live) -> None:
+    await page.goto(f"{live.url}/ui/login")
+    await page.screenshot(path=ARTIFACTS / "web-login.png")
+    await sign_in(page, live)
+    caption = f"{tile('sanh-chinh')} .caption"
+    await page.wait_for_function(
+        "([sel, texts]) => texts.includes(document.querySelector(sel)?.textContent)",
+        arg=[caption, list(live.slogans.values())], timeout=WAIT_MS)
+    first = await page.text_content(caption)
+    led = await page.text_content(f"{tile('sanh-chinh')} .led")
+    assert led and led.split()[0] in (first or "")
+    assert await page.text_content(f"{tile('sanh-chinh')} .badge") in ("Ổn", "Chưa lấy tin")
+    assert "Bảng sảnh chính" in (await page.text_content(tile("sanh-chinh")) or "")
+    # The next slot comes within 5 s and the grid refreshes every 5 s.
+    await page.wait_for_function("([sel, was]) => document.querySelector(sel).textContent !== was",
+                                 arg=[caption, first], timeout=WAIT_MS)
+    assert await page.text_content(caption) in live.slogans.values()
+    await page.screenshot(path=ARTIFACTS / "web-dashboard.png", full_page=True)
+    cookies = await page.context.cookies()
+    assert all(live.keys["admin"] not in c["value"] for c in cookies)
+    assert [c["httpOnly"] for c in cookies if c["name"] == "displayd_session"] == [True]
+
+    await page.click("text=Kế hoạch tuần này")
+    await page.wait_for_url(f"{live.url}/ui/plan")
+    assert "Kỷ niệm 70 năm Chiến thắng Điện Biên Phủ" in (await page.text_content("main") or "")
+    await page.screenshot(path=ARTIFACTS / "web-plan.png", full_page=True)
+
+
+def wait_for_log_rows(live: Live, boards: list[str]) -> None:
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        if all(live.api("GET", f"/api/v1/rotations?board_id={b}&limit=1")["items"] for b in boards):
+            return
+        time.sleep(0.5)
+    raise AssertionError(f"no rotation rows for {boards} after 15 s")
+
+
+async def test_filter_the_log_and_download_csv(page: Page, live: Live) -> None:
+    await asyncio.to_thread(wait_for_log_rows, live, ["sanh-chinh", "cong-truoc"])
+    await sign_in(page, live)
+    await page.goto(f"{live.url}/ui/log")
+    await page.wait_for_selector("#rows tr[data-board]")
+    assert {await r.get_attribute("data-board") for r in await page.query_selector_all("#rows tr")} >= {
+        "sanh-chinh", "cong-truoc"}
+
+    await page.select_option("#f-board", "sanh-chinh")  # a choice filters at once (the form submits)
+    await page.wait_for_url("**/ui/log?board_id=sanh-chinh*")
+    await page.wait_for_selector("#rows tr[data-board]")
+    boards = {await r.get_attribute("data-board") for r in await page.query_selector_all("#rows tr")}
+    assert boards == {"sanh-chinh"}
+    assert "Bảng sảnh chính" in (await page.text_content("#rows") or "")
+    await page.screenshot(path=ARTIFACTS / "web-log.png", full_page=True)
+
+    href = await page.get_attribute("#csv", "href")
+    assert href is not None and "format=csv" in href and "board_id=sanh-chinh" in href
+    async with page.expect_download() as info:
+        await page.click("#csv")
+    data = await asyncio.to_thread(Path(await (await info.value).path()).read_bytes)
+    assert data.startswith(b"\xef\xbb\xbf")
+    lines = data.decode("utf-8-sig").splitlines()
+    assert lines[0].startswith("id,board_id,campaign_id")
+    assert len(lines) > 1 and all(",sanh-chinh," in line for line in lines[1:])
+
+    # The rotation CSV holds ids only; the airtime report carries the slogans' Vietnamese text.
+    async with page.expect_download() as info:
+        await page.click("#airtime")
+    report = await asyncio.to_thread(Path(await (await info.value).path()).read_bytes)
+    assert report.startswith(b"\xef\xbb\xbf")
+    assert "Điện Biên Phủ" in report.decode("utf-8-sig")
+
+
+async def test_markup_in_a_slogan_shows_as_text(page: Page, live: Live) -> None:
+    await sign_in(page, live)
+    caption = f"{tile('bang-thu')} .caption"
+    await page.wait_for_function("([sel, text]) => document.querySelector(sel)?.textContent === text",
+                                 arg=[caption, XSS_TEXT], timeout=WAIT_MS)
+    assert "<b>Đậm</b>" in (await page.text_content(f"{tile('bang-thu')} .led") or "")
+    assert await page.locator("#grid b, #grid script").count() == 0
+    assert await page.evaluate("window.__xss") is None
+    await page.locator(tile("bang-thu")).screenshot(path=ARTIFACTS / "web-xss-dashboard.png")
+
+    board = live.boards["bang-thu"]
+    await page.goto(f"{live.url}/play/bang-thu?token={board['token']}")
+    await page.wait_for_function("document.getElementById('page').textContent.includes('<script>')",
+                                 timeout=WAIT_MS)
+    assert await page.locator("#page b, #page script").count() == 0
+    assert await page.evaluate("window.__xss") is None
+    await page.screenshot(path=ARTIFACTS / "web-xss-player.png")
+
+
+# The player shows one line per element; joined with spaces they give the slogan back.
+LINES = "Array.from(document.getElementById('page').children, (line) => line.textContent).join(' ')"
+
+
+async def player_text(page: Page) -> str:
+    return str(await page.evaluate(LINES))
+
+
+async def test_the_player_survives_displayd_stopping_and_starting(page: Page, live: Live) -> None:
+    board = live.boards["man-hinh"]
+    texts = list(live.slogans.values())
+    await page.goto(f"{live.url}/play/man-hinh?token={board['token']}")
+    await page.wait_for_function("document.getElementById('page').textContent.trim() !== ''", timeout=WAIT_MS)
+    shown = await player_text(page)
+    assert shown in texts
+    size = await page.evaluate("parseFloat(getComputedStyle(document.getElementById('page')).fontSize)")
+    assert size > 30  # fitted to the screen, not left at a default size
+    assert await page.evaluate("document.documentElement.scrollWidth <= innerWidth")
+    assert await page.is_hidden("#offline")
+    await page.screenshot(path=ARTIFACTS / "web-player.png")
+
+    await asyncio.to_thread(live.stop)
+    await page.wait_for_selector("#offline", state="visible", timeout=WAIT_MS)
+    kept = await player_text(page)
+    assert kept in texts  # the last content stays on screen (possibly the next slot's, fetched before the stop)
+    await page.screenshot(path=ARTIFACTS / "web-player-offline.png")
+    with pytest.raises(httpx.HTTPError):
+        await asyncio.to_thread(httpx.get, f"{live.url}/healthz", timeout=1)
+
+    await asyncio.to_thread(live.start)
+    await page.wait_for_selector("#offline", state="hidden", timeout=WAIT_MS)
+    await page.wait_for_function(f"([was]) => {LINES} !== was", arg=[kept], timeout=WAIT_MS)
+    assert await player_text(page) in texts
+    await page.screenshot(path=ARTIFACTS / "web-player-recovered.png")
