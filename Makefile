@@ -27,9 +27,9 @@ browser:
 	  apt-get install -y -q chromium >/dev/null 2>&1 || \
 	  { apt-get update -q >/dev/null && apt-get install -y -q chromium >/dev/null; }; }
 
+# The demo: var/demo.db made afresh, the section IV slogans, simulated boards, URLs and keys printed.
 run: $(STAMP)
-	$(BIN)/displayd db upgrade
-	$(BIN)/displayd serve
+	$(BIN)/displayd demo
 
 test: $(STAMP) browser
 	$(BIN)/ruff check displayd tests bench

@@ -40,6 +40,8 @@ from displayd.keyring import master_key
 from displayd.live import Live
 from displayd.logbook.endpoints import router as logbook_router
 from displayd.logbook.polls import PollRecorder
+from displayd.metrics import install as install_metrics
+from displayd.metrics import router as metrics_router
 from displayd.schemas import ErrorResponse
 from displayd.web import router as web_router
 
@@ -77,7 +79,8 @@ def create_app(settings: Settings, *, clock: Clock = utc_now) -> FastAPI:
                 pusher = Pusher(client, attempt_timeout=settings.push_timeout_seconds, user_agent=user_agent)
                 dispatcher = Dispatcher(state=app.state, sessionmaker=sessionmaker, clock=clock,
                                         master=master_key(settings), pusher=pusher, name="")
-                scheduler = SlotScheduler(dispatcher=dispatcher, leadership=leadership_for(settings), clock=clock)
+                scheduler = SlotScheduler(dispatcher=dispatcher, leadership=leadership_for(settings), clock=clock,
+                                          metrics=app.state.metrics)
                 dispatcher.name = scheduler.name
                 live.listeners.append(scheduler.changed)
                 scheduler.start()
@@ -96,6 +99,7 @@ def create_app(settings: Settings, *, clock: Clock = utc_now) -> FastAPI:
     app.state.settings = settings
     app.state.clock = clock
     app.state.key_cache = {}
+    install_metrics(app.state)  # before the routes and the poll path, which count into it
     install_error_handlers(app)
     app.include_router(slogans_router)
     app.include_router(campaigns_router)
@@ -103,6 +107,7 @@ def create_app(settings: Settings, *, clock: Clock = utc_now) -> FastAPI:
     app.include_router(logbook_router)
     app.include_router(audit_router)
     app.include_router(web_router)
+    app.include_router(metrics_router)
     _add_health(app)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)

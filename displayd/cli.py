@@ -159,5 +159,40 @@ def slogans_import(file: Path, as_name: str | None) -> None:
         click.echo(f"nothing to import: all {len(result.unchanged)} slogans are already in the catalog")
 
 
+@main.command()
+@click.option("--port", default=8000, show_default=True, type=int, help="Port to listen on (127.0.0.1).")
+@click.option("--dwell", default=10, show_default=True, type=click.IntRange(5, 3600),
+              help="Seconds each slogan stays on a board.")
+def demo(port: int, dwell: int) -> None:
+    """Try displayd: SQLite, the section IV slogans, simulated boards, URLs and keys printed."""
+    from displayd import demo as demo_module
+    from displayd.logs import configure_logging
+
+    # Line-buffered, so the boards' lines appear at once even when stdout is a pipe.
+    if hasattr(sys.stdout, "reconfigure"):
+        sys.stdout.reconfigure(line_buffering=True)
+    try:
+        settings, throwaway = demo_module.demo_settings()
+    except ValidationError as exc:
+        raise click.ClickException(f"invalid settings: {exc}") from None
+    try:
+        if throwaway:
+            removed = demo_module.remove_demo_database()
+            note = "deleted the previous demo database and started fresh" if removed else "a new demo database"
+            click.echo(f"{note}: {demo_module.DEMO_DATABASE} (the demo never touches var/displayd.db)")
+        else:
+            click.echo(f"using the database named by DISPLAYD_DATABASE_URL: {_redacted(settings.database_url)}")
+        configure_logging(settings)
+        count, keys = demo_module.prepare(settings)
+        status = asyncio.run(demo_module.run(settings, port=port, dwell=dwell, keys=keys, count=count,
+                                             echo=click.echo))
+    except KeyboardInterrupt:  # Ctrl-C before the server was up (migrating, importing)
+        click.echo("displayd demo stopped.")
+        status = 0
+    except DisplaydError as exc:
+        raise click.ClickException(exc.detail) from None
+    sys.exit(status)
+
+
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())

@@ -11,12 +11,14 @@ the same `answer`.
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl
 
 from displayd.auth.keys import hash_secret, principal_for_key
 from displayd.auth.roles import Permission, Principal
+from displayd.metrics import Metrics
 
 if TYPE_CHECKING:
     from starlette.types import ASGIApp, Receive, Scope, Send
@@ -26,6 +28,8 @@ SUFFIX = "/current"
 BOARD_TOKEN_PREFIX = "bt_"
 JSON_TYPE = b"application/json"
 TEXT_TYPE = b"text/plain; charset=utf-8"
+
+log = logging.getLogger("displayd.polls")
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,6 +116,8 @@ class PollPath:
     def __init__(self, app: ASGIApp, state: Any) -> None:
         self.app = app
         self.state = state
+        # Looked up once: a poll then costs two integer adds, never a prometheus_client call.
+        self.metrics: Metrics = getattr(state, "metrics", None) or Metrics()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["method"] in ("GET", "HEAD"):
@@ -132,6 +138,14 @@ class PollPath:
                 if_none_match = value.decode("latin-1")
         result = await answer(self.state, board_id, authorization=authorization, if_none_match=if_none_match,
                               query=scope["query_string"].decode("latin-1"), head=scope["method"] == "HEAD")
+        metrics = self.metrics
+        metrics.polls += 1
+        status = result.status
+        if status == 304:
+            metrics.polls_not_modified += 1
+        elif status >= 400:  # the error branch only: 200 and 304 log nothing
+            log.info("poll answered %d", status, extra={"event": "poll_error", "board_id": board_id,
+                                                        "status": status})
         headers = result.headers
         if result.status != 304:
             headers = [*headers, (b"content-length", b"%d" % len(result.body))]

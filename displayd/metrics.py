@@ -1,0 +1,191 @@
+"""`/metrics`: what this process has done, in the Prometheus text format.
+
+    metrics = Metrics()                      # one per app, on app.state.metrics
+    metrics.polls += 1                       # the poll path: plain ints, no prometheus_client call
+    metrics.pushed(delivered=True, seconds=0.012)
+    registry = metrics_registry(app.state)   # a CollectorRegistry of its own, read at scrape time
+
+The poll path is the hot path, so nothing there touches prometheus_client (whose counters
+take a lock per increment): it bumps integers on `Metrics`, and `DisplaydCollector` turns
+them into metric families only when Prometheus scrapes. Each app has its own
+`CollectorRegistry` rather than the global one, so tests can build many apps in one process.
+
+Metric names (all prefixed `displayd_`):
+
+| name | type | labels |
+|---|---|---|
+| `displayd_pushes_total` | counter | `outcome` = delivered, failed |
+| `displayd_push_latency_seconds` | histogram | |
+| `displayd_polls_total` | counter | |
+| `displayd_polls_not_modified_total` | counter | (answered 304) |
+| `displayd_poll_not_modified_ratio` | gauge | (304s / polls since the process started) |
+| `displayd_integrity_incidents_total` | counter | `source` = push, poll |
+| `displayd_boards_unreachable` | gauge | (from the database, so every replica agrees) |
+| `displayd_slot_lateness_seconds` | histogram | (how late each slot boundary job ran) |
+| `displayd_scheduler_leader` | gauge | (1 in the process that pushes, 0 elsewhere) |
+"""
+
+from __future__ import annotations
+
+import bisect
+import logging
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+from fastapi import APIRouter, Request, Response
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
+from prometheus_client.registry import Collector
+from sqlalchemy import func, select
+
+__all__ = ["CONTENT_TYPE", "DisplaydCollector", "Histogram", "Metrics", "install", "metrics_registry", "render"]
+
+log = logging.getLogger("displayd.metrics")
+
+# The classic text exposition format; every Prometheus version scrapes it.
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+
+# Pushes go to boards on the office LAN: milliseconds normally, up to the 5 s attempt deadline.
+PUSH_LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+# A boundary job normally runs within milliseconds of its instant; seconds late is a problem.
+SLOT_LATENESS_BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+
+
+class Histogram:
+    """Bucket counts and a sum, kept as plain numbers; `observe` is a bisect and two adds."""
+
+    __slots__ = ("bounds", "counts", "sum")
+
+    def __init__(self, bounds: Sequence[float]) -> None:
+        self.bounds = tuple(bounds)
+        self.counts = [0] * (len(self.bounds) + 1)  # the last one is +Inf
+        self.sum = 0.0
+
+    def observe(self, value: float) -> None:
+        self.counts[bisect.bisect_left(self.bounds, value)] += 1
+        self.sum += value
+
+    def family(self, name: str, documentation: str) -> HistogramMetricFamily:
+        cumulative: list[tuple[str, float]] = []
+        running = 0
+        for bound, count in zip((*self.bounds, float("inf")), self.counts, strict=True):
+            running += count
+            cumulative.append(("+Inf" if bound == float("inf") else repr(bound), running))
+        return HistogramMetricFamily(name, documentation, buckets=cumulative, sum_value=self.sum)
+
+
+class Metrics:
+    """What this process counted since it started; read by `DisplaydCollector` at scrape time."""
+
+    __slots__ = ("boards_unreachable", "incidents_push", "polls", "polls_not_modified", "push_latency",
+                 "pushes_delivered", "pushes_failed", "slot_lateness")
+
+    def __init__(self) -> None:
+        self.polls = 0
+        self.polls_not_modified = 0
+        self.pushes_delivered = 0
+        self.pushes_failed = 0
+        self.incidents_push = 0
+        self.boards_unreachable: int | None = None  # refreshed from the database before each scrape
+        self.push_latency = Histogram(PUSH_LATENCY_BUCKETS)
+        self.slot_lateness = Histogram(SLOT_LATENESS_BUCKETS)
+
+    def pushed(self, *, delivered: bool, seconds: float | None) -> None:
+        if delivered:
+            self.pushes_delivered += 1
+        else:
+            self.pushes_failed += 1
+        if seconds is not None:
+            self.push_latency.observe(seconds)
+
+
+class DisplaydCollector(Collector):
+    """Metric families built from `state.metrics`, `state.polls` and `state.scheduler` when scraped."""
+
+    def __init__(self, state: Any) -> None:
+        self.state = state
+
+    def collect(self) -> Iterator[Metric]:
+        metrics: Metrics = self.state.metrics
+        pushes = CounterMetricFamily("displayd_pushes", "Pushes to boards by outcome (one per board per push, "
+                                     "after retries).", labels=["outcome"])
+        pushes.add_metric(["delivered"], metrics.pushes_delivered)
+        pushes.add_metric(["failed"], metrics.pushes_failed)
+        yield pushes
+        yield metrics.push_latency.family("displayd_push_latency_seconds",
+                                          "Duration of the last attempt of each push.")
+        yield CounterMetricFamily("displayd_polls", "Board polls answered (any status).", value=metrics.polls)
+        yield CounterMetricFamily("displayd_polls_not_modified", "Board polls answered 304 Not Modified.",
+                                  value=metrics.polls_not_modified)
+        ratio = metrics.polls_not_modified / metrics.polls if metrics.polls else 0.0
+        yield GaugeMetricFamily("displayd_poll_not_modified_ratio",
+                                "Share of polls answered 304 since this process started.", value=ratio)
+        incidents = CounterMetricFamily("displayd_integrity_incidents", "Boards found showing content displayd "
+                                        "never issued to them.", labels=["source"])
+        incidents.add_metric(["push"], metrics.incidents_push)
+        recorder = getattr(self.state, "polls", None)
+        incidents.add_metric(["poll"], getattr(recorder, "incidents", 0))
+        yield incidents
+        if metrics.boards_unreachable is not None:
+            yield GaugeMetricFamily("displayd_boards_unreachable", "Boards whose push circuit is open "
+                                    "(5 failed slots in a row).", value=metrics.boards_unreachable)
+        yield metrics.slot_lateness.family("displayd_slot_lateness_seconds",
+                                           "How late each slot boundary job ran after its instant.")
+        scheduler = getattr(self.state, "scheduler", None)
+        leader = 1 if scheduler is not None and scheduler.leader else 0
+        yield GaugeMetricFamily("displayd_scheduler_leader", "1 if this process leads the scheduler (pushes).",
+                                value=leader)
+
+
+def metrics_registry(state: Any) -> CollectorRegistry:
+    """A registry of this app's own (not prometheus_client's global one)."""
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(DisplaydCollector(state))
+    return registry
+
+
+async def refresh_unreachable(state: Any) -> None:
+    """Count unreachable boards in the database: every replica reports the leader's view."""
+    from displayd.db.models import Board, BoardHealth
+
+    try:
+        async with state.sessionmaker() as session:
+            count = await session.scalar(
+                select(func.count()).select_from(BoardHealth)
+                .join(Board, Board.id == BoardHealth.board_id)
+                .where(BoardHealth.unreachable_since.is_not(None), Board.deleted_at.is_(None)))
+    except Exception as exc:  # a scrape must still answer when the database does not
+        log.warning("could not count unreachable boards: %s", exc)
+        return
+    state.metrics.boards_unreachable = int(count or 0)
+
+
+async def render(state: Any) -> bytes:
+    """The text exposition of this app's metrics."""
+    await refresh_unreachable(state)
+    registry: CollectorRegistry = state.metrics_registry
+    return generate_latest(registry)
+
+
+router = APIRouter()
+
+
+# Unauthenticated on purpose: Prometheus scrapes it from the internal network, and it says
+# nothing about boards or slogans, only counts. Keep it off the public reverse proxy if the
+# counts themselves matter (deploy/nginx.conf answers 404 for it).
+@router.get("/metrics", tags=["health"], summary="Prometheus metrics (text format 0.0.4)",
+            response_class=Response, responses={200: {"content": {CONTENT_TYPE: {}}}})
+async def metrics_endpoint(request: Request) -> Response:
+    return Response(await render(request.app.state), media_type=CONTENT_TYPE)
+
+
+def install(state: Any) -> Metrics:
+    """Put a fresh `Metrics` and its registry on `state` (the app's state)."""
+    state.metrics = Metrics()
+    state.metrics_registry = metrics_registry(state)
+    return state.metrics  # type: ignore[no-any-return]
