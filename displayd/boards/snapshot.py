@@ -55,13 +55,14 @@ class BoardView:
     lines: int
     enabled: bool
     secret_nonce: str
+    created_at: datetime
 
     @classmethod
     def of(cls, board: Board) -> BoardView:
         return cls(spec=BoardSpec(id=board.id, groups=frozenset(board.groups), offset=board.offset),
                    name=board.name, delivery=board.delivery, endpoint_url=board.endpoint_url,
                    charset=board.charset, max_chars=board.max_chars, lines=board.lines, enabled=board.enabled,
-                   secret_nonce=board.secret_nonce)
+                   secret_nonce=board.secret_nonce, created_at=board.created_at)
 
 
 @dataclass(frozen=True, slots=True)

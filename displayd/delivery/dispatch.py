@@ -82,8 +82,9 @@ class Dispatcher:
     _deliveries: set[asyncio.Task[None]] = field(default_factory=set)
     _secrets: dict[str, str] = field(default_factory=dict)
 
-    async def take_over(self) -> None:
-        """Start leading: settle what a stopped leader left, and record slots nobody gave."""
+    async def take_over(self) -> tuple[datetime, datetime] | None:
+        """Start leading: settle what a stopped leader left and load what boards were given.
+        The window of slots nobody gave, for `record_missed` once the present is pushed."""
         now = self.clock()
         async with self.sessionmaker() as session, session.begin():
             stale = await store.fail_stale_pending(session, now)
@@ -96,29 +97,34 @@ class Dispatcher:
                        for h in health.values()}
         if stale:
             log.warning("%d pushes of a stopped scheduler have unknown outcomes", stale)
-        if since is not None:
-            await self.record_missed(max(since, now - MISSED_WINDOW), now)
+        return None if since is None else (max(since, now - MISSED_WINDOW), now)
 
     async def record_missed(self, start: datetime, end: datetime) -> int:
-        """Rows for every slot that started and ended in [start, end) and has none: `missed`."""
+        """Rows for every slot that started and ended in [start, end) and has none: `missed`.
+
+        Written in chunks, board by board, yielding between them: a long outage is many rows,
+        and polls and the next boundary must not wait for them. Slots before a board existed
+        are not its missed slots."""
         snapshot: Snapshot = self.state.snapshot
         rows: list[NewRow] = []
-        for board_id, board in snapshot.boards.items():
-            if not board.enabled:
-                continue
-            for item in board_timeline(snapshot.campaigns, board.spec, start, end):
-                if item.starts_at >= start and item.ends_at <= end:
-                    _, digest = snapshot.content(board, item.slogan_id)
-                    rows.append(NewRow(board_id, item.campaign_id, item.slot_index, item.slogan_id, digest,
-                                       item.starts_at, item.ends_at, "missed", "displayd was not running"))
-            await asyncio.sleep(0)  # a long outage is many rows: let polls through
-        if not rows:
-            return 0
-        async with self.sessionmaker() as session, session.begin():
-            inserted = await store.insert_rows(session, rows)
-        if inserted:
-            log.warning("recorded %d missed slots between %s and %s", len(inserted), iso(start), iso(end))
-        return len(inserted)
+        recorded = 0
+        boards = list(snapshot.boards.items())
+        for position, (board_id, board) in enumerate(boards, start=1):
+            if board.enabled:
+                for item in board_timeline(snapshot.campaigns, board.spec, start, end):
+                    if item.starts_at >= max(start, board.created_at) and item.ends_at <= end:
+                        _, digest = snapshot.content(board, item.slogan_id)
+                        rows.append(NewRow(board_id, item.campaign_id, item.slot_index, item.slogan_id, digest,
+                                           item.starts_at, item.ends_at, "missed", "displayd was not running"))
+            if rows and (len(rows) >= store.CHUNK or position == len(boards)):
+                async with self.sessionmaker() as session, session.begin():
+                    recorded += len(await store.insert_rows(session, rows))
+                rows = []
+            await asyncio.sleep(0)
+        if recorded:
+            log.warning("recorded %d missed slots between %s and %s", recorded, iso(start), iso(end),
+                        extra={"event": "missed_slots", "count": recorded})
+        return recorded
 
     async def sync(self, at: datetime) -> datetime | None:
         """Bring every board up to date at `at` (or now, if later); the next boundary."""
@@ -225,6 +231,7 @@ class Dispatcher:
         outcomes: list[Outcome] = []
         health_rows: list[dict[str, Any]] = []
         suspicious: list[tuple[str, str, str | None]] = []
+        metrics = getattr(self.state, "metrics", None)
         for push, result in zip(pushes, results, strict=True):
             finished = now - timedelta(seconds=max(0.0, loop_now - result.finished_at))
             board_id = push.request.board_id
@@ -235,6 +242,9 @@ class Dispatcher:
             health_rows.append(self._health_after(board_id, result, finished))
             if result.reported_hash is not None and result.reported_hash != push.sent_hash:
                 suspicious.append((board_id, result.reported_hash, push.sent_hash))
+            if metrics is not None:
+                metrics.pushed(delivered=result.delivered,
+                               seconds=None if result.latency_ms is None else result.latency_ms / 1000)
             log.info("push %s", "delivered" if result.delivered else "failed", extra={
                 "event": "push", "board_id": board_id, "webhook_id": push.request.webhook_id,
                 "attempts": result.attempts, "http_status": result.http_status,
@@ -247,6 +257,8 @@ class Dispatcher:
                     await store.record_incident(
                         session, board_id=board_id, at=now, source="push", reported_hash=reported,
                         detail=f"board reports {reported[:40]} after being sent {sent or 'a blank'}")
+                    if metrics is not None:
+                        metrics.incidents_push += 1
                     log.error("integrity incident on %s: it shows content displayd never issued", board_id,
                               extra={"event": "integrity_incident", "board_id": board_id, "source": "push"})
 

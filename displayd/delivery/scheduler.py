@@ -56,6 +56,10 @@ class SlotScheduler:
         self.lateness: list[float] = []  # seconds each boundary ran after its instant (bench, metrics)
         self.scheduler = AsyncIOScheduler(timezone=UTC)
         self._lock = asyncio.Lock()
+        self._busy = asyncio.Lock()  # one boundary at a time
+        self._stopping = False
+        self._missed: tuple[datetime, datetime] | None = None
+        self._backfill: asyncio.Task[int] | None = None
 
     def start(self) -> None:
         _registry[self.name] = self
@@ -68,7 +72,14 @@ class SlotScheduler:
         )
 
     async def shutdown(self) -> None:
+        self._stopping = True
         self.scheduler.shutdown(wait=False)
+        async with self._busy:  # let a boundary under way finish its transaction
+            pass
+        if self._backfill is not None:
+            self._backfill.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._backfill
         await self.dispatcher.stop()
         if self.leader:
             await self.leadership.release()
@@ -87,7 +98,7 @@ class SlotScheduler:
             log.info("this process leads the scheduler", extra={"event": "leadership", "leader": True,
                                                               "instance": self.name})
             try:
-                await self.dispatcher.take_over()
+                self._missed = await self.dispatcher.take_over()
             except Exception:
                 log.exception("taking over failed; stepping down")
                 await self.leadership.release()
@@ -118,19 +129,26 @@ class SlotScheduler:
             misfire_grace_time=None,
             # Replaying several overdue boundaries would push stale content: run once.
             coalesce=True,
-            # The job only records and starts pushes (they run on as tasks), so one instance
-            # is enough and two would race on the same slot.
-            max_instances=1,
+            # A change can ask for a boundary *now* while one is running; that one must wait,
+            # not be dropped (a dropped date job would end the chain of boundaries). So APScheduler
+            # may start a second instance, and `boundary` serialises them with a lock.
+            max_instances=2,
         )
 
     async def boundary(self, at: datetime) -> None:
-        if not self.leader:
-            return
+        async with self._busy:
+            if self.leader and not self._stopping:
+                await self._boundary(at)
+
+    async def _boundary(self, at: datetime) -> None:
         if not await self.leadership.still_held():
             self._step_down("lost the scheduler lock")
             return
         started = self.clock()
-        self.lateness.append(max(0.0, (started - at).total_seconds()))
+        late = max(0.0, (started - at).total_seconds())
+        self.lateness.append(late)
+        if self.metrics is not None:
+            self.metrics.slot_lateness.observe(late)
         del self.lateness[:-10_000]
         try:
             next_at = await self.dispatcher.sync(at)
@@ -140,3 +158,6 @@ class SlotScheduler:
             return
         if next_at is not None:
             self._schedule(next_at)
+        if self._missed is not None:  # the present is pushed: now the past can be written down
+            window, self._missed = self._missed, None
+            self._backfill = asyncio.create_task(self.dispatcher.record_missed(*window), name="displayd-missed")

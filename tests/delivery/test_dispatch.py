@@ -177,8 +177,10 @@ async def test_take_over_records_missed_slots_and_settles_stale_pushes(
         await session.execute(update(Rotation).values(push_status="pending"))  # died mid-delivery
     await engine.dispose()
     clock.advance(minutes=3, seconds=10)  # down for the five slots 00:00:30-00:03:00 and a bit of a sixth
-    await dispatcher.take_over()
-    await dispatcher.sync(clock.now)
+    window = await dispatcher.take_over()
+    await dispatcher.sync(clock.now)  # the present first, then the past
+    assert window == (clock.now - timedelta(minutes=3, seconds=10), clock.now)
+    assert await dispatcher.record_missed(*window) == 5
     await dispatcher.stop()
     logged = await rows(settings)
     assert [r.push_status for r in logged] == ["failed"] + ["missed"] * 5 + ["delivered"]
