@@ -1,0 +1,334 @@
+"""Rotation-log write benchmark: recording one 10,000-board slot, on SQLite and on PostgreSQL.
+
+What it measures: what the scheduler leader writes for one slot (displayd/delivery/dispatch.py,
+`Dispatcher.sync` then `Dispatcher._record`), through displayd's own store functions:
+- insert: `store.insert_rows` of `--boards` (default 10,000) `NewRow`s with status `pending`,
+  in one transaction;
+- results: `store.record_results` of as many `Outcome`s (`delivered`), in one transaction.
+Target: insert + results <= 1 s per database.
+
+Baseline, measured in the same run on the same database: the same rows written with the
+plain driver into `bare_rotation`, a table of exactly the rotation table's shape (its columns,
+unique constraint and indexes copied): one `executemany` INSERT and one `executemany`
+UPDATE keyed on (board_id, campaign_id, slot_index), each in one transaction (aiosqlite on
+SQLite, asyncpg on PostgreSQL; asyncpg's `copy_records_to_table` is printed as well, as
+the fastest way PostgreSQL can take the rows at all).
+
+How:
+- SQLite: a temporary file; PostgreSQL: a scratch database `displayd_bench_logwrite_<pid>`
+  created on `--pg` (default the local server, user postgres) and dropped at the end.
+  Each is migrated with `displayd.db.migrate.upgrade` before the event loop starts, and
+  opened with displayd's `create_engine` (so SQLite gets its WAL pragmas).
+- One warm-up slot of `--warmup-rows` (default: as many as `--boards`) first, so connections
+  are open and statements compiled as in a running leader (its time is printed as "cold");
+  then `--rounds` (default 3) slots, each a new slot index (fresh rows, as in production),
+  interleaved with the bare baseline. The median round is reported.
+- Caution, PostgreSQL: `record_results` is one prepared UPDATE executed once per row
+  (asyncpg executemany). After 5 executions PostgreSQL may switch a prepared statement to
+  its cached generic plan, and asyncpg keeps the statement per pooled connection; if that
+  plan was made while the rotation table was tiny it is a sequential scan, kept until an
+  ANALYZE invalidates it, and every later slot costs rows x table size. `--warmup-rows 100`
+  reproduces it (results take seconds and grow each round).
+
+Run: `.venv/bin/python bench/logwrite.py [--boards 10000] [--rounds 3] [--only sqlite|postgresql]`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import aiosqlite
+import asyncpg
+
+from displayd.config import Settings
+from displayd.db import migrate
+from displayd.db.session import create_engine, create_sessionmaker
+from displayd.logbook import store
+from displayd.logbook.store import NewRow, Outcome
+
+TARGET = 1.0
+CAMPAIGN = 1
+HASH = "sha256:" + "ab" * 32
+PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/test"
+
+
+@dataclass
+class Round:
+    insert: float
+    results: float
+
+    @property
+    def total(self) -> float:
+        return self.insert + self.results
+
+
+@dataclass
+class Bare:
+    insert: float
+    update: float
+    copy: float | None = None
+
+    @property
+    def total(self) -> float:
+        return self.insert + self.update
+
+
+def slot_rows(boards: int, slot: int) -> tuple[list[NewRow], list[Outcome]]:
+    starts = datetime(2024, 5, 7, tzinfo=UTC) + timedelta(seconds=5 * slot)
+    ends = starts + timedelta(seconds=5)
+    rows = [NewRow(f"bench-{i:05d}", CAMPAIGN, slot, 1 + i % 50, HASH, starts, ends, "pending")
+            for i in range(boards)]
+    delivered = ends - timedelta(seconds=4)
+    outcomes = [Outcome(r.key, "delivered", 1, 200, 3, None, delivered) for r in rows]
+    return rows, outcomes
+
+
+async def timed(work: Callable[[], Awaitable[Any]]) -> float:
+    started = time.perf_counter()
+    await work()
+    return time.perf_counter() - started
+
+
+async def displayd_round(url: str, boards: int, slot: int, engine_cache: dict[str, Any]) -> Round:
+    """One slot through displayd's store, each phase in its own transaction as the leader does."""
+    if "sessionmaker" not in engine_cache:
+        engine = create_engine(Settings(database_url=url))
+        engine_cache["engine"], engine_cache["sessionmaker"] = engine, create_sessionmaker(engine)
+    sessionmaker = engine_cache["sessionmaker"]
+    rows, outcomes = slot_rows(boards, slot)
+
+    async def insert() -> None:
+        async with sessionmaker() as session, session.begin():
+            inserted = await store.insert_rows(session, rows)
+        if len(inserted) != len(rows):
+            raise RuntimeError(f"insert_rows reported {len(inserted)} new keys of {len(rows)}")
+
+    async def results() -> None:
+        async with sessionmaker() as session, session.begin():
+            await store.record_results(session, outcomes)
+
+    return Round(await timed(insert), await timed(results))
+
+
+# ---------------------------------------------------------------- bare baseline: SQLite
+
+def _bare_sqlite_values(boards: int, slot: int) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
+    rows, outcomes = slot_rows(boards, slot)
+    fmt = "%Y-%m-%d %H:%M:%S.%f"
+    inserts = [(r.board_id, r.campaign_id, r.slot_index, r.slogan_id, r.content_hash, r.starts_at.strftime(fmt),
+                r.ends_at.strftime(fmt), r.push_status, 0, r.error) for r in rows]
+    updates = [(o.push_status, o.attempts, o.http_status, o.latency_ms, o.error,
+                o.delivered_at.strftime(fmt) if o.delivered_at else None, *o.key) for o in outcomes]
+    return inserts, updates
+
+
+INSERT_COLUMNS = "board_id, campaign_id, slot_index, slogan_id, content_hash, starts_at, ends_at, push_status, " \
+                 "attempts, error"
+UPDATE_SET = "push_status = {0}, attempts = {1}, http_status = {2}, latency_ms = {3}, error = {4}, delivered_at = {5}"
+
+
+async def sqlite_make_bare(path: Path) -> None:
+    """bare_rotation: rotation's DDL (table and indexes) under other names."""
+    async with aiosqlite.connect(path) as db:
+        cursor = await db.execute("SELECT type, name, sql FROM sqlite_master WHERE tbl_name = 'rotation' "
+                                  "AND sql IS NOT NULL")
+        ddl = list(await cursor.fetchall())
+        for kind, name, sql in ddl:
+            if kind == "table":
+                sql = sql.replace("CREATE TABLE rotation", "CREATE TABLE bare_rotation", 1)
+                sql = sql.replace("CONSTRAINT uq_rotation", "CONSTRAINT uq_bare_rotation")
+                sql = sql.replace("CONSTRAINT pk_rotation", "CONSTRAINT pk_bare_rotation")
+            else:
+                sql = sql.replace(f"INDEX {name} ON rotation", f"INDEX bare_{name} ON bare_rotation", 1)
+            if "bare_rotation" not in sql:
+                raise RuntimeError(f"could not copy rotation's DDL: {sql}")
+            await db.execute(sql)
+        await db.commit()
+
+
+async def sqlite_bare_round(path: Path, boards: int, slot: int) -> Bare:
+    inserts, updates = _bare_sqlite_values(boards, slot)
+    async with aiosqlite.connect(path, isolation_level=None) as db:
+        for pragma in ("journal_mode=WAL", "synchronous=NORMAL", "foreign_keys=ON", "busy_timeout=10000"):
+            await db.execute(f"PRAGMA {pragma}")
+
+        async def insert() -> None:
+            await db.execute("BEGIN")
+            await db.executemany(f"INSERT INTO bare_rotation ({INSERT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                                 inserts)
+            await db.execute("COMMIT")
+
+        async def update() -> None:
+            await db.execute("BEGIN")
+            await db.executemany("UPDATE bare_rotation SET " + UPDATE_SET.format(*["?"] * 6)
+                                 + " WHERE board_id = ? AND campaign_id = ? AND slot_index = ?", updates)
+            await db.execute("COMMIT")
+
+        return Bare(await timed(insert), await timed(update))
+
+
+# ---------------------------------------------------------------- bare baseline: PostgreSQL
+
+def _pg_dsn(url: str) -> str:
+    return url.replace("postgresql+asyncpg://", "postgresql://", 1)
+
+
+async def pg_make_bare(url: str) -> None:
+    connection = await asyncpg.connect(_pg_dsn(url))
+    try:
+        await connection.execute("CREATE TABLE bare_rotation (LIKE rotation INCLUDING ALL)")
+    finally:
+        await connection.close()
+
+
+async def pg_bare_round(url: str, boards: int, slot: int) -> Bare:
+    rows, outcomes = slot_rows(boards, slot)
+    inserts = [(r.board_id, r.campaign_id, r.slot_index, r.slogan_id, r.content_hash, r.starts_at, r.ends_at,
+                r.push_status, 0, r.error) for r in rows]
+    updates = [(o.push_status, o.attempts, o.http_status, o.latency_ms, o.error, o.delivered_at, *o.key)
+               for o in outcomes]
+    connection = await asyncpg.connect(_pg_dsn(url))
+    try:
+        async def insert() -> None:
+            async with connection.transaction():
+                await connection.executemany(
+                    f"INSERT INTO bare_rotation ({INSERT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+                    inserts)
+
+        async def update() -> None:
+            async with connection.transaction():
+                await connection.executemany(
+                    "UPDATE bare_rotation SET " + UPDATE_SET.format(*[f"${i}" for i in range(1, 7)])
+                    + " WHERE board_id = $7 AND campaign_id = $8 AND slot_index = $9", updates)
+
+        async def copy() -> None:  # the same rows again under another slot index
+            shifted = [(*row[:2], row[2] + 1_000_000, *row[3:]) for row in inserts]
+            async with connection.transaction():
+                await connection.copy_records_to_table("bare_rotation", records=shifted,
+                                                       columns=[c.strip() for c in INSERT_COLUMNS.split(",")])
+
+        return Bare(await timed(insert), await timed(update), await timed(copy))
+    finally:
+        await connection.close()
+
+
+# ---------------------------------------------------------------- driver
+
+async def bench_database(name: str, url: str, args: argparse.Namespace,
+                         make_bare: Callable[[], Awaitable[None]],
+                         bare_round: Callable[[int], Awaitable[Bare]]) -> tuple[Round, Bare]:
+    cache: dict[str, Any] = {}
+    try:
+        await make_bare()
+        cold = await displayd_round(url, args.warmup_rows, 0, cache)  # connections, compiled statements
+        print(f"  {name} warm-up ({args.warmup_rows} rows, cold): insert {cold.insert:.3f} + results "
+              f"{cold.results:.3f} s", flush=True)
+        await bare_round(0)
+        rounds: list[Round] = []
+        bares: list[Bare] = []
+        for i in range(1, args.rounds + 1):
+            ours = await displayd_round(url, args.boards, i, cache)
+            bare = await bare_round(i)
+            rounds.append(ours)
+            bares.append(bare)
+            copy = f", copy {bare.copy:.3f}" if bare.copy is not None else ""
+            print(f"  {name} round {i}: displayd {ours.total:.3f} s (insert {ours.insert:.3f} + results "
+                  f"{ours.results:.3f}); bare {bare.total:.3f} s (insert {bare.insert:.3f} + update "
+                  f"{bare.update:.3f}{copy})", flush=True)
+    finally:
+        if "engine" in cache:
+            await cache["engine"].dispose()
+    ours = sorted(rounds, key=lambda r: r.total)[len(rounds) // 2]
+    bare = Bare(statistics.median(b.insert for b in bares), statistics.median(b.update for b in bares),
+                statistics.median(b.copy for b in bares) if bares[0].copy is not None else None)
+    return ours, bare
+
+
+def summary(name: str, ours: Round, bare: Bare, boards: int) -> str:
+    copy = f", copy {bare.copy:.2f} s" if bare.copy is not None else ""
+    verdict = "met" if ours.total <= TARGET else "MISSED"
+    return (f"logwrite {name}: {ours.total:.2f} s (insert {ours.insert:.2f} + results {ours.results:.2f}), "
+            f"bare {bare.total:.2f} s (insert {bare.insert:.2f} + update {bare.update:.2f}{copy}), "
+            f"ratio {ours.total / bare.total:.1f}x, {boards} boards, target <= {TARGET:g} s ({verdict})")
+
+
+def run_sqlite(args: argparse.Namespace, workdir: Path) -> str:
+    path = workdir / "logwrite.db"
+    url = f"sqlite+aiosqlite:///{path}"
+    migrate.upgrade(Settings(database_url=url))  # Alembic runs its own loop: before ours
+    ours, bare = asyncio.run(bench_database("sqlite", url, args, lambda: sqlite_make_bare(path),
+                                            lambda slot: sqlite_bare_round(path, args.boards, slot)))
+    return summary("sqlite", ours, bare, args.boards)
+
+
+async def _pg_admin(sql: str) -> None:
+    connection = await asyncpg.connect(PG_ADMIN)
+    try:
+        await connection.execute(sql)
+    finally:
+        await connection.close()
+
+
+def run_postgresql(args: argparse.Namespace) -> str:
+    name = f"displayd_bench_logwrite_{os.getpid()}"
+    asyncio.run(_pg_admin(f"CREATE DATABASE {name}"))
+    try:
+        url = f"postgresql+asyncpg://postgres@127.0.0.1:5432/{name}"
+        migrate.upgrade(Settings(database_url=url, secret_key=None))
+        ours, bare = asyncio.run(bench_database("postgresql", url, args, lambda: pg_make_bare(url),
+                                                lambda slot: pg_bare_round(url, args.boards, slot)))
+        return summary("postgresql", ours, bare, args.boards)
+    finally:
+        asyncio.run(_pg_admin(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
+    parser.add_argument("--boards", type=int, default=10_000, help="rows per slot (default 10000)")
+    parser.add_argument("--rounds", type=int, default=3, help="measured slots per database (default 3)")
+    parser.add_argument("--warmup-rows", type=int, default=None,
+                        help="rows of the warm-up slot (default: --boards; 100 shows the cached-plan trap)")
+    parser.add_argument("--only", choices=["sqlite", "postgresql"], default=None, help="one database only")
+    args = parser.parse_args(argv)
+    if args.warmup_rows is None:
+        args.warmup_rows = args.boards
+    if args.boards < 1 or args.rounds < 1 or args.warmup_rows < 1:
+        parser.error("--boards, --rounds and --warmup-rows must be positive")
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    os.environ["DISPLAYD_CONFIG"] = os.devnull  # not the repository's config file
+    for key in [k for k in os.environ if k.startswith("DISPLAYD_") and k != "DISPLAYD_CONFIG"]:
+        del os.environ[key]
+    started = time.monotonic()
+    lines: list[str] = []
+    load = os.getloadavg()[0]
+    if load > 0.5:
+        print(f"warning: load average {load:.2f} before the run; other work sharing the CPUs skews the figures",
+              file=sys.stderr, flush=True)
+    with tempfile.TemporaryDirectory(prefix="displayd-bench-logwrite-") as tmp:
+        if args.only in (None, "sqlite"):
+            lines.append(run_sqlite(args, Path(tmp)))
+        if args.only in (None, "postgresql"):
+            lines.append(run_postgresql(args))
+    for line in lines:
+        print(line)
+    print(f"total time {time.monotonic() - started:.0f} s", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
