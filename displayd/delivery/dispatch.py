@@ -70,6 +70,20 @@ class _Push:
 
 
 @dataclass
+class _Plan:
+    """What a boundary will do: rows to write, pushes (built, signed later) and blanks."""
+
+    at: datetime
+    snapshot: Snapshot
+    generation: int                      # the dispatcher's generation it was planned against
+    rows: list[NewRow] = field(default_factory=list)
+    shows: dict[Key, _Push] = field(default_factory=dict)
+    blanks: list[_Push] = field(default_factory=list)
+    given: dict[str, Given] = field(default_factory=dict)
+    next_at: datetime | None = None
+
+
+@dataclass
 class Dispatcher:
     state: Any                                   # the app state: snapshot, metrics
     sessionmaker: async_sessionmaker[AsyncSession]
@@ -81,6 +95,8 @@ class Dispatcher:
     health: dict[str, Health] = field(default_factory=dict)
     _deliveries: set[asyncio.Task[None]] = field(default_factory=set)
     _secrets: dict[str, str] = field(default_factory=dict)
+    _prepared: _Plan | None = None
+    _generation: int = 0  # moves on every sync: a plan made before another sync is stale
 
     async def take_over(self) -> tuple[datetime, datetime] | None:
         """Start leading: settle what a stopped leader left and load what boards were given.
@@ -126,34 +142,54 @@ class Dispatcher:
                         extra={"event": "missed_slots", "count": recorded})
         return recorded
 
+    def prepare(self, at: datetime) -> None:
+        """Plan the boundary at `at` ahead of time (no I/O): at `at`, only the rows are
+        written and the pre-built pushes sent. A change in between makes the plan stale."""
+        self._prepared = self._plan(at)
+
     async def sync(self, at: datetime) -> datetime | None:
         """Bring every board up to date at `at` (or now, if later); the next boundary."""
+        plan = self._prepared
+        self._prepared = None
         now = self.clock()
-        t = max(at, now)
-        snapshot: Snapshot = self.state.snapshot
-        rows: list[NewRow] = []
-        showings: dict[Key, tuple[BoardView, Showing]] = {}
-        blanks: list[_Push] = []
-        next_at: datetime | None = None
-        for board_id in [b for b in self.given if b not in snapshot.boards]:
+        if (plan is None or plan.at != at or now < at or plan.snapshot is not self.state.snapshot
+                or plan.generation != self._generation):
+            plan = self._plan(max(at, now))
+        async with self.sessionmaker() as session, session.begin():
+            inserted = await store.insert_rows(session, plan.rows) if plan.rows else set()
+            await store.set_handled_until(session, plan.at, self.name)
+        # Only once the rows are written: a failed write is tried again at the next call.
+        self._generation += 1
+        for board_id in [b for b in self.given if b not in plan.snapshot.boards]:
             del self.given[board_id]  # deleted boards
+        self.given.update(plan.given)
+        pushes = [push for key, push in plan.shows.items() if key in inserted]
+        if pushes or plan.blanks:
+            task = asyncio.create_task(self._deliver([*pushes, *plan.blanks]), name=f"displayd-push-{iso(plan.at)}")
+            self._deliveries.add(task)
+            task.add_done_callback(self._deliveries.discard)
+        return plan.next_at
+
+    def _plan(self, t: datetime) -> _Plan:
+        snapshot: Snapshot = self.state.snapshot
+        plan = _Plan(at=t, snapshot=snapshot, generation=self._generation)
         for board_id, board in snapshot.boards.items():
             showing = snapshot.showing(board_id, t)
-            if showing.until is not None and (next_at is None or showing.until < next_at):
-                next_at = showing.until
+            if showing.until is not None and (plan.next_at is None or showing.until < plan.next_at):
+                plan.next_at = showing.until
             pushes = board.delivery in PUSHES and board.endpoint_url is not None
             previous = self.given.get(board_id)
             assignment = showing.assignment
             if assignment is None:
                 if pushes and previous is not None and previous.key is not None:
-                    blanks.append(self._blank(board, showing.until, t))
-                self.given[board_id] = Given(None, None)
+                    plan.blanks.append(self._blank(board, showing.until, t))
+                plan.given[board_id] = Given(None, None)
                 continue
             key = (board_id, assignment.campaign_id, assignment.slot_index)
             if previous is not None and previous.key == key:
                 if previous.content_hash != showing.content_hash and pushes:
-                    blanks.append(self._blank(board, assignment.ends_at, t))
-                    previous.content_hash = showing.content_hash
+                    plan.blanks.append(self._blank(board, assignment.ends_at, t))
+                    plan.given[board_id] = Given(key, showing.content_hash)
                 continue
             if not pushes:
                 status = "not_pushed"
@@ -161,23 +197,13 @@ class Dispatcher:
                 status = "skipped"
             else:
                 status = "pending"
+                plan.shows[key] = self._show(board, showing, t)
             assert showing.content_hash is not None
-            rows.append(NewRow(board_id, assignment.campaign_id, assignment.slot_index, assignment.slogan_id,
-                               showing.content_hash, assignment.starts_at, assignment.ends_at, status,
-                               "board unreachable: not tried" if status == "skipped" else None))
-            showings[key] = (board, showing)
-            self.given[board_id] = Given(key, showing.content_hash)
-
-        async with self.sessionmaker() as session, session.begin():
-            inserted = await store.insert_rows(session, rows) if rows else set()
-            await store.set_handled_until(session, t, self.name)
-        new_slots = [self._show(*showings[row.key], t) for row in rows
-                     if row.push_status == "pending" and row.key in inserted]
-        if new_slots or blanks:
-            task = asyncio.create_task(self._deliver([*new_slots, *blanks]), name=f"displayd-push-{iso(t)}")
-            self._deliveries.add(task)
-            task.add_done_callback(self._deliveries.discard)
-        return next_at
+            plan.rows.append(NewRow(board_id, assignment.campaign_id, assignment.slot_index, assignment.slogan_id,
+                                    showing.content_hash, assignment.starts_at, assignment.ends_at, status,
+                                    "board unreachable: not tried" if status == "skipped" else None))
+            plan.given[board_id] = Given(key, showing.content_hash)
+        return plan
 
     async def stop(self) -> None:
         """Wait for deliveries under way (they end by their slots' ends)."""

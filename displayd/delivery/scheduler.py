@@ -32,6 +32,8 @@ log = logging.getLogger("displayd.scheduler")
 
 LEADERSHIP_CHECK_SECONDS = 2.0  # with PostgreSQL noticing a dead leader at once: takeover well within 15 s
 BOUNDARY_JOB = "slot-boundary"
+PREPARE_JOB = "slot-prepare"
+PREPARE_AHEAD = timedelta(seconds=1)  # plan a boundary this long before it, so at the instant only I/O is left
 
 _registry: dict[str, SlotScheduler] = {}
 
@@ -42,6 +44,10 @@ async def check_leadership(name: str) -> None:
 
 async def slot_boundary(name: str, at: str) -> None:
     await _registry[name].boundary(datetime.fromisoformat(at))
+
+
+async def prepare_boundary(name: str, at: str) -> None:
+    await _registry[name].prepare(datetime.fromisoformat(at))
 
 
 class SlotScheduler:
@@ -140,6 +146,11 @@ class SlotScheduler:
             if self.leader and not self._stopping:
                 await self._boundary(at)
 
+    async def prepare(self, at: datetime) -> None:
+        async with self._busy:
+            if self.leader and not self._stopping and self.clock() < at:
+                self.dispatcher.prepare(at)
+
     async def _boundary(self, at: datetime) -> None:
         if not await self.leadership.still_held():
             self._step_down("lost the scheduler lock")
@@ -158,6 +169,12 @@ class SlotScheduler:
             return
         if next_at is not None:
             self._schedule(next_at)
+            ahead = next_at - min(PREPARE_AHEAD, (next_at - self.clock()) / 2)
+            self.scheduler.add_job(
+                prepare_boundary, DateTrigger(run_date=ahead), args=[self.name, next_at.isoformat()],
+                id=PREPARE_JOB, replace_existing=True,
+                # Planning late is useless: past the boundary, the boundary plans for itself.
+                misfire_grace_time=1, coalesce=True, max_instances=1)
         if self._missed is not None:  # the present is pushed: now the past can be written down
             window, self._missed = self._missed, None
             self._backfill = asyncio.create_task(self.dispatcher.record_missed(*window), name="displayd-missed")

@@ -226,3 +226,39 @@ async def test_polls_record_first_polled_at(
     assert row.push_status == "not_pushed" and row.first_polled_at == clock.now - timedelta(seconds=5)
     health = await one(settings, BoardHealth, board_id="bang-keo")
     assert health.last_poll_at == clock.now
+
+
+async def test_a_boundary_planned_ahead_is_replanned_after_a_change(
+    client: httpx.AsyncClient, keys: Keys, factory: Factory, dispatcher: Dispatcher, boards: FakeBoards,
+    clock: FakeClock
+) -> None:
+    await factory.campaign()
+    await factory.board("bang-day", delivery="push", endpoint_url=boards.url("ok", "bang-day"))
+    next_at = await dispatcher.sync(clock.now)
+    assert next_at is not None
+    await dispatcher.stop()
+    clock.now = next_at - timedelta(seconds=1)
+    dispatcher.prepare(next_at)
+    upcoming = (await client.get("/api/v1/boards/bang-day/schedule", headers=keys.auth("operator"), params={
+        "from": next_at.isoformat(), "to": (next_at + timedelta(seconds=1)).isoformat()})).json()["items"][0]
+    # Retired between the plan and the boundary: the plan is stale, the boundary plans again.
+    await client.post(f"/api/v1/slogans/{upcoming['slogan_id']}/retire", json={"reason": "x"},
+                      headers=keys.auth("approver"))
+    clock.now = next_at
+    await dispatcher.sync(next_at)
+    await dispatcher.stop()
+    pushed = json.loads(boards.received("bang-day")[-1].body)
+    assert pushed["slot"]["starts_at"] == upcoming["starts_at"]
+    assert pushed["content"]["slogan_id"] != upcoming["slogan_id"]
+    # Without a change in between, the planned pushes are what goes out.
+    following = await dispatcher.sync(next_at)
+    assert following is not None
+    clock.now = following - timedelta(seconds=1)
+    dispatcher.prepare(following)
+    clock.now = following
+    await dispatcher.sync(following)
+    await dispatcher.stop()
+    current = (await client.get("/api/v1/boards/bang-day/current", headers=keys.auth("operator"))).json()
+    last = json.loads(boards.received("bang-day")[-1].body)
+    assert last["slot"] == current["slot"] and last["content_hash"] == current["content_hash"]
+    assert len(boards.received("bang-day")) == 3
