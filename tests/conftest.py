@@ -201,3 +201,28 @@ async def factory(client: httpx.AsyncClient, keys: Keys) -> Any:
     from tests.factories import Factory
 
     return Factory(client, keys)
+
+
+@pytest.fixture
+async def boards() -> AsyncIterator[Any]:
+    """Fake push boards on a loopback socket (tests/delivery/boards.py)."""
+    from tests.delivery.boards import FakeBoards
+
+    async with FakeBoards() as fake:
+        yield fake
+
+
+@pytest.fixture
+async def dispatcher(app: FastAPI, settings: Settings, clock: FakeClock) -> AsyncIterator[Any]:
+    """The leader's slot work on the test's app, pushing through a real client."""
+    from displayd.delivery.dispatch import Dispatcher
+    from displayd.delivery.push import Pusher
+    from displayd.delivery.transport import make_client
+    from displayd.keyring import master_key
+
+    client = make_client(networks=settings.board_networks())
+    dispatcher = Dispatcher(state=app.state, sessionmaker=app.state.sessionmaker, clock=clock,
+                            master=master_key(settings), pusher=Pusher(client, attempt_timeout=2), name="test")
+    yield dispatcher
+    await dispatcher.stop()
+    await client.aclose()

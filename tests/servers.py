@@ -56,9 +56,11 @@ def server_env(database_url: str, **extra: str) -> dict[str, str]:
     return env
 
 
-def start_server(database_url: str, log_dir: Path, name: str = "displayd", **extra: str) -> Server:
-    port = free_port()
-    log = log_dir / f"{name}-{port}.log"
+def start_server(database_url: str, log_dir: Path, name: str = "displayd", *, port: int | None = None,
+                 **extra: str) -> Server:
+    """`displayd serve` on `port` (a free one by default), ready when it returns."""
+    port = port or free_port()
+    log = log_dir / f"{name}-{port}-{time.monotonic_ns()}.log"
     with log.open("wb") as out:
         process = subprocess.Popen(
             [DISPLAYD, "serve", "--host", "127.0.0.1", "--port", str(port)], cwd=ROOT,

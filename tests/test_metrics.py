@@ -4,7 +4,6 @@ leadership, on SQLite and PostgreSQL."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 
 import httpx
 import pytest
@@ -14,28 +13,9 @@ from prometheus_client.parser import text_string_to_metric_families
 from displayd.app import create_app
 from displayd.config import Settings
 from displayd.delivery.dispatch import Dispatcher
-from displayd.delivery.push import Pusher
-from displayd.delivery.transport import make_client
-from displayd.keyring import master_key
 from tests.conftest import FakeClock, make_settings
 from tests.delivery.boards import FakeBoards, Ok
 from tests.factories import Factory
-
-
-@pytest.fixture
-async def fake_boards() -> AsyncIterator[FakeBoards]:
-    async with FakeBoards() as fake:
-        yield fake
-
-
-@pytest.fixture
-async def leader_dispatcher(app: FastAPI, settings: Settings, clock: FakeClock) -> AsyncIterator[Dispatcher]:
-    client = make_client(networks=settings.board_networks())
-    dispatcher = Dispatcher(state=app.state, sessionmaker=app.state.sessionmaker, clock=clock,
-                            master=master_key(settings), pusher=Pusher(client, attempt_timeout=2), name="test")
-    yield dispatcher
-    await dispatcher.stop()
-    await client.aclose()
 
 
 async def scrape(client: httpx.AsyncClient) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
@@ -48,21 +28,21 @@ async def scrape(client: httpx.AsyncClient) -> dict[tuple[str, tuple[tuple[str, 
 
 
 async def test_pushes_polls_and_incidents_are_counted(
-    app: FastAPI, client: httpx.AsyncClient, factory: Factory, leader_dispatcher: Dispatcher,
-    fake_boards: FakeBoards, clock: FakeClock
+    app: FastAPI, client: httpx.AsyncClient, factory: Factory, dispatcher: Dispatcher,
+    boards: FakeBoards, clock: FakeClock
 ) -> None:
     before = await scrape(client)
     assert before[("displayd_pushes_total", (("outcome", "delivered"),))] == 0
     assert before[("displayd_polls_total", ())] == 0
     assert before[("displayd_scheduler_leader", ())] == 0  # no scheduler in this app
     await factory.campaign()
-    await factory.board("bang-tot", delivery="push", endpoint_url=fake_boards.url("ok", "bang-tot"))
-    await factory.board("bang-hong", delivery="push", endpoint_url=fake_boards.url("error500", "bang-hong"))
+    await factory.board("bang-tot", delivery="push", endpoint_url=boards.url("ok", "bang-tot"))
+    await factory.board("bang-hong", delivery="push", endpoint_url=boards.url("error500", "bang-hong"))
     await factory.board("bang-la", delivery="push",
-                        endpoint_url=fake_boards.url(Ok(content_hash="sha256:" + "e" * 64), "bang-la"))
+                        endpoint_url=boards.url(Ok(content_hash="sha256:" + "e" * 64), "bang-la"))
     polled = await factory.board("bang-keo", delivery="poll")
-    await leader_dispatcher.sync(clock.now)
-    await leader_dispatcher.stop()
+    await dispatcher.sync(clock.now)
+    await dispatcher.stop()
 
     first = await factory.current(polled)
     etag = first.headers["etag"]
@@ -87,14 +67,14 @@ async def test_pushes_polls_and_incidents_are_counted(
 
 
 async def test_unreachable_boards_are_a_gauge(
-    client: httpx.AsyncClient, factory: Factory, leader_dispatcher: Dispatcher, fake_boards: FakeBoards,
+    client: httpx.AsyncClient, factory: Factory, dispatcher: Dispatcher, boards: FakeBoards,
     clock: FakeClock
 ) -> None:
     await factory.campaign()
-    await factory.board("bang-hong", delivery="push", endpoint_url=fake_boards.url("error500", "bang-hong"))
+    await factory.board("bang-hong", delivery="push", endpoint_url=boards.url("error500", "bang-hong"))
     for _ in range(5):
-        await leader_dispatcher.sync(clock.now)
-        await leader_dispatcher.stop()
+        await dispatcher.sync(clock.now)
+        await dispatcher.stop()
         clock.advance(seconds=30)
     samples = await scrape(client)
     assert samples[("displayd_boards_unreachable", ())] == 1

@@ -7,12 +7,10 @@ import base64
 import hashlib
 import hmac
 import json
-from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any
 
 import httpx
-import pytest
 from fastapi import FastAPI
 from sqlalchemy import select, update
 
@@ -20,8 +18,6 @@ from displayd.config import Settings
 from displayd.db.models import BoardHealth, IntegrityIncident, Rotation, SchedulerState
 from displayd.db.session import create_engine, create_sessionmaker
 from displayd.delivery.dispatch import Dispatcher
-from displayd.delivery.push import Pusher
-from displayd.delivery.transport import make_client
 from displayd.keyring import master_key
 from tests.conftest import FakeClock, Keys
 from tests.delivery.boards import FakeBoards, Ok
@@ -34,22 +30,6 @@ def verify(secret: str, headers: dict[str, str], body: bytes) -> bool:
     signed = f"{headers['webhook-id']}.{headers['webhook-timestamp']}.".encode() + body
     expected = base64.b64encode(hmac.new(key, signed, hashlib.sha256).digest()).decode()
     return any(part.split(",", 1) == ["v1", expected] for part in headers["webhook-signature"].split())
-
-
-@pytest.fixture
-async def boards() -> AsyncIterator[FakeBoards]:
-    async with FakeBoards() as fake:
-        yield fake
-
-
-@pytest.fixture
-async def dispatcher(app: FastAPI, settings: Settings, clock: FakeClock) -> AsyncIterator[Dispatcher]:
-    client = make_client(networks=settings.board_networks())
-    dispatcher = Dispatcher(state=app.state, sessionmaker=app.state.sessionmaker, clock=clock,
-                            master=master_key(settings), pusher=Pusher(client, attempt_timeout=2), name="test")
-    yield dispatcher
-    await dispatcher.stop()
-    await client.aclose()
 
 
 async def rows(settings: Settings) -> list[Rotation]:

@@ -8,7 +8,7 @@ import asyncio
 import json
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -37,12 +37,6 @@ def database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
 @pytest.fixture
 def pg_database(tmp_path: Path) -> Iterator[str]:
     yield from fresh_database_url("postgresql", tmp_path)
-
-
-@pytest.fixture
-async def boards() -> AsyncIterator[FakeBoards]:
-    async with FakeBoards() as fake:
-        yield fake
 
 
 async def prepare(url: str) -> dict[str, dict[str, str]]:

@@ -7,8 +7,6 @@ command with the same environment on a given port.
 
 from __future__ import annotations
 
-import subprocess
-import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -16,32 +14,15 @@ from typing import Any
 
 import httpx
 
-from tests.cli import DISPLAYD, ROOT, run_displayd
-from tests.servers import Server, free_port, server_env
+from tests.cli import ROOT, run_displayd
+from tests.servers import Server, free_port, start_server
 
 SLOGANS_FILE = ROOT / "slogans" / "huong-dan-101-muc-IV.yaml"
 XSS_TEXT = "<b>Đậm</b> <script>window.__xss=1</script>"
 
 
 def start_on_port(database_url: str, log_dir: Path, port: int, name: str = "displayd") -> Server:
-    log = log_dir / f"{name}-{port}-{time.monotonic_ns()}.log"
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            [DISPLAYD, "serve", "--host", "127.0.0.1", "--port", str(port)], cwd=ROOT,
-            env=server_env(database_url), stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
-    server = Server(process, f"http://127.0.0.1:{port}", log)
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise AssertionError(f"{name} exited ({process.returncode}):\n{log.read_text()}")
-        try:
-            if httpx.get(f"{server.url}/readyz", timeout=1).status_code == 200:
-                return server
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.1)
-    server.kill()
-    raise AssertionError(f"{name} did not become ready:\n{log.read_text()}")
+    return start_server(database_url, log_dir, name, port=port)
 
 
 @dataclass
