@@ -31,6 +31,9 @@ _HTTP_CODES = {
 }
 
 
+_BODY_PARSE_ERROR = "There was an error parsing the body"  # fastapi.routing, for bodies it cannot decode
+
+
 def _describe_validation(exc: RequestValidationError) -> tuple[str, str]:
     errors = exc.errors()
     if any(e.get("type") == "json_invalid" for e in errors):
@@ -56,6 +59,10 @@ def install_error_handlers(app: FastAPI) -> None:
 
     async def on_http(_: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, StarletteHTTPException)
+        if exc.status_code == 400 and exc.detail == _BODY_PARSE_ERROR:
+            # FastAPI's answer to a body that is not UTF-8; the same mistake as bad JSON, so the
+            # same documented 422 rather than an undocumented 400.
+            return error_response(422, "invalid_json", "the request body is not valid JSON")
         code = _HTTP_CODES.get(exc.status_code, "error")
         return error_response(exc.status_code, code, str(exc.detail), getattr(exc, "headers", None))
 
@@ -128,8 +135,18 @@ def encode_cursor(values: dict[str, Any]) -> str:
     return base64.urlsafe_b64encode(json.dumps(values, separators=(",", ":")).encode()).decode().rstrip("=")
 
 
-def decode_cursor(cursor: str, keys: tuple[str, ...]) -> dict[str, Any]:
-    """The values of an opaque cursor made by `encode_cursor`; 422 if it was tampered with."""
+INT64_MAX = 2**63 - 1
+
+
+def decode_cursor(
+    cursor: str, keys: tuple[str, ...], *, kind: type[int] | type[str] = int, maximum: int = INT64_MAX
+) -> dict[str, Any]:
+    """The values of an opaque cursor made by `encode_cursor`; 422 if it was tampered with.
+
+    Every value must be of `kind` (ints within 0..`maximum`, strings without NUL): the values
+    go into a keyset comparison, and PostgreSQL answers a string compared with an integer
+    column, an out-of-range integer or a NUL byte with an error rather than an empty page.
+    """
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         values = json.loads(raw)
@@ -137,4 +154,11 @@ def decode_cursor(cursor: str, keys: tuple[str, ...]) -> dict[str, Any]:
         raise InvalidInput("cursor is not one this server issued") from None
     if not isinstance(values, dict) or set(values) != set(keys):
         raise InvalidInput("cursor is not one this server issued")
+    for value in values.values():
+        if kind is int:
+            valid = isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= maximum
+        else:
+            valid = isinstance(value, str) and len(value) <= 200 and "\x00" not in value
+        if not valid:
+            raise InvalidInput("cursor is not one this server issued")
     return values

@@ -5,15 +5,29 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated
 
-from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field
+
+# Ids of slogans, campaigns and api keys are 32-bit INTEGER columns on PostgreSQL; a larger
+# number can name nothing, and sent to the database it is an error, not an empty result.
+DB_INT_MAX = 2**31 - 1
 
 
 def _to_utc(value: datetime) -> datetime:
-    return value.astimezone(UTC)
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:  # 0001-01-01T00:00:00+01:00 is before year 1 in UTC
+        raise ValueError("is out of range once converted to UTC") from None
+
+
+def _iso_only(value: object) -> object:
+    # pydantic would read a number as seconds since 1970; the contract exchanges ISO 8601 only.
+    if not isinstance(value, str | datetime):
+        raise ValueError("must be an ISO 8601 date and time with an offset, e.g. 2024-05-07T00:00:00Z")
+    return value
 
 
 # An instant given with any offset, kept in UTC; a time without an offset is refused.
-UTCDatetime = Annotated[AwareDatetime, AfterValidator(_to_utc)]
+UTCDatetime = Annotated[AwareDatetime, BeforeValidator(_iso_only), AfterValidator(_to_utc)]
 
 
 class ErrorResponse(BaseModel):
@@ -28,6 +42,9 @@ class StrictModel(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
+
+# Free-text filters: no control characters (PostgreSQL refuses a NUL byte outright).
+NO_CONTROLS = r"^[^\x00-\x1f\x7f]*$"
 
 LIMIT_DESCRIPTION = "Items per page, 1..1000 (default 100)."
 CURSOR_DESCRIPTION = "`next_cursor` of the previous page."

@@ -12,7 +12,7 @@ from displayd.auth import audit
 from displayd.auth.roles import Permission, Principal
 from displayd.deps import Authorize, SessionDep
 from displayd.http import decode_cursor, encode_cursor
-from displayd.schemas import CURSOR_DESCRIPTION, LIMIT_DESCRIPTION
+from displayd.schemas import CURSOR_DESCRIPTION, LIMIT_DESCRIPTION, NO_CONTROLS
 
 router = APIRouter(prefix="/api/v1/audit", tags=["audit"])
 
@@ -39,13 +39,17 @@ class AuditPage(BaseModel):
     next_cursor: str | None = Field(description="Pass as `cursor` for older events; null at the end.")
 
 
+def Filter(max_length: int, description: str) -> Any:  # noqa: N802 - used like Query
+    return Query(pattern=NO_CONTROLS, max_length=max_length, description=description)
+
+
 @router.get("", summary="Read the audit log (admin)")
 async def list_audit(
     session: SessionDep,
     _: Annotated[Principal, Authorize(Permission.AUDIT_READ)],
-    entity_type: Annotated[str | None, Query(max_length=30, description="Only this kind of entity.")] = None,
-    entity_id: Annotated[str | None, Query(max_length=100, description="Only this entity.")] = None,
-    actor: Annotated[str | None, Query(max_length=100, description="Only this actor.")] = None,
+    entity_type: Annotated[str | None, Filter(30, "Only this kind of entity.")] = None,
+    entity_id: Annotated[str | None, Filter(100, "Only this entity.")] = None,
+    actor: Annotated[str | None, Filter(100, "Only this actor.")] = None,
     limit: Annotated[int, Query(ge=1, le=1000, description=LIMIT_DESCRIPTION)] = 100,
     cursor: Annotated[str | None, Query(description=CURSOR_DESCRIPTION)] = None,
 ) -> AuditPage:

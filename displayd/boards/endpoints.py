@@ -67,7 +67,7 @@ async def list_boards(
     limit: Annotated[int, Query(ge=1, le=1000, description=LIMIT_DESCRIPTION)] = 100,
     cursor: Annotated[str | None, Query(description=CURSOR_DESCRIPTION)] = None,
 ) -> BoardPage:
-    after_id = decode_cursor(cursor, ("id",))["id"] if cursor else None
+    after_id = decode_cursor(cursor, ("id",), kind=str)["id"] if cursor else None
     rows = await service.list_boards(session, limit=limit + 1, after_id=after_id)
     next_cursor = encode_cursor({"id": rows[limit - 1].id}) if len(rows) > limit else None
     health = await service.health_of(session, [b.id for b in rows[:limit]])

@@ -7,7 +7,9 @@ replace both, and the old ones stop working as soon as the change is committed.
 
 from __future__ import annotations
 
+import re
 import secrets
+import unicodedata
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
@@ -20,6 +22,7 @@ from displayd import changes
 from displayd.auth import audit
 from displayd.auth.keys import hash_secret, new_secret
 from displayd.auth.roles import Principal
+from displayd.boards.schemas import SLUG
 from displayd.boards.urls import Network, check_endpoint
 from displayd.catalog.text import normalise_text
 from displayd.db.models import Board, BoardHealth
@@ -28,6 +31,7 @@ from displayd.keyring import board_secret
 
 TOKEN_PREFIX = "bt_"
 PUSHES = ("push", "both")
+_SLUG = re.compile(SLUG)
 
 
 def snapshot(board: Board) -> dict[str, Any]:
@@ -45,7 +49,12 @@ def _groups(values: Sequence[str]) -> list[str]:
 
 async def _check_delivery(board: Board, networks: Sequence[Network]) -> None:
     if board.endpoint_url is not None:
-        await check_endpoint(board.endpoint_url, networks)
+        if any(unicodedata.category(c) in ("Cc", "Cf", "Zl", "Zp") for c in board.endpoint_url):
+            raise InvalidInput("endpoint_url contains a control or formatting character")
+        try:
+            await check_endpoint(board.endpoint_url, networks)
+        except ValueError as exc:  # the IDNA codec refuses an over-long or empty host label
+            raise InvalidInput(f"endpoint_url host is not a valid host name: {exc}") from None
     elif board.delivery in PUSHES:
         raise InvalidInput(f"delivery {board.delivery!r} needs an endpoint_url")
 
@@ -60,6 +69,8 @@ def _new_credentials(board: Board, master: bytes) -> tuple[str, str]:
 
 
 async def get(session: AsyncSession, board_id: str, *, for_update: bool = False) -> Board:
+    if not _SLUG.fullmatch(board_id):  # never a board's id; PostgreSQL refuses a NUL byte outright
+        raise ResourceNotFound("board", board_id)
     query = select(Board).where(Board.id == board_id, Board.deleted_at.is_(None))
     if for_update:
         query = query.with_for_update()

@@ -12,7 +12,7 @@ from displayd.campaigns.schemas import CampaignCreate, CampaignOut, CampaignPage
 from displayd.db.models import Campaign
 from displayd.deps import Authorize, Now, Reader, SessionDep
 from displayd.http import decode_cursor, encode_cursor
-from displayd.schemas import CURSOR_DESCRIPTION, LIMIT_DESCRIPTION
+from displayd.schemas import CURSOR_DESCRIPTION, DB_INT_MAX, LIMIT_DESCRIPTION
 
 router = APIRouter(prefix="/api/v1/campaigns", tags=["campaigns"])
 
@@ -36,7 +36,7 @@ async def list_campaigns(
     limit: Annotated[int, Query(ge=1, le=1000, description=LIMIT_DESCRIPTION)] = 100,
     cursor: Annotated[str | None, Query(description=CURSOR_DESCRIPTION)] = None,
 ) -> CampaignPage:
-    after_id = decode_cursor(cursor, ("id",))["id"] if cursor else None
+    after_id = decode_cursor(cursor, ("id",), maximum=DB_INT_MAX)["id"] if cursor else None
     rows = await service.list_campaigns(session, limit=limit + 1, after_id=after_id)
     next_cursor = encode_cursor({"id": rows[limit - 1].id}) if len(rows) > limit else None
     return CampaignPage(items=[_out(c, now) for c in rows[:limit]], next_cursor=next_cursor)

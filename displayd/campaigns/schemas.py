@@ -7,9 +7,12 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from displayd.schemas import StrictModel, UTCDatetime
+from displayd.schemas import DB_INT_MAX, StrictModel, UTCDatetime
 
 DEFAULT_TIMEZONE = "Asia/Ho_Chi_Minh"
+# The characters of IANA names (`America/Argentina/Buenos_Aires`, `Etc/GMT+7`); anything else,
+# a NUL byte above all (PostgreSQL refuses to store one), is not a time zone.
+TIMEZONE_NAME = r"^[A-Za-z0-9_+\-]+(/[A-Za-z0-9_+\-]+)*$"
 
 
 class DailyHours(StrictModel):
@@ -23,7 +26,7 @@ class DailyHours(StrictModel):
 class PlaylistItem(StrictModel):
     """An approved slogan and how many times it appears per cycle."""
 
-    slogan_id: int = Field(description="An approved slogan's id.")
+    slogan_id: int = Field(ge=1, le=DB_INT_MAX, description="An approved slogan's id.")
     weight: int = Field(1, ge=1, le=10, description="Appearances per cycle, 1..10.")
 
 
@@ -41,7 +44,8 @@ class CampaignCreate(StrictModel):
     name: str = Field(description="Name, 1..200 characters.")
     starts_at: UTCDatetime = Field(description="Window start (inclusive), ISO 8601 with offset.")
     ends_at: UTCDatetime = Field(description="Window end (exclusive), after `starts_at`.")
-    timezone: str = Field(DEFAULT_TIMEZONE, description="IANA time zone of `daily_hours` and schedules shown.")
+    timezone: str = Field(DEFAULT_TIMEZONE, pattern=TIMEZONE_NAME,
+                          description="IANA time zone of `daily_hours` and schedules shown.")
     daily_hours: list[DailyHours] = Field(default_factory=list, max_length=24,
                                           description="Local time ranges; empty means the whole day.")
     dwell_seconds: int = Field(30, ge=5, le=3600, description="Seconds each slot lasts, 5..3600.")
@@ -59,7 +63,7 @@ class CampaignUpdate(StrictModel):
     name: str | None = Field(None, description="Name.")
     starts_at: UTCDatetime | None = Field(None, description="Window start.")
     ends_at: UTCDatetime | None = Field(None, description="Window end.")
-    timezone: str | None = Field(None, description="IANA time zone.")
+    timezone: str | None = Field(None, pattern=TIMEZONE_NAME, description="IANA time zone.")
     daily_hours: list[DailyHours] | None = Field(None, max_length=24, description="Local time ranges.")
     dwell_seconds: int | None = Field(None, ge=5, le=3600, description="Seconds per slot.")
     priority: int | None = Field(None, ge=0, le=1000, description="Priority.")

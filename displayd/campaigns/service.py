@@ -17,6 +17,7 @@ from displayd.catalog.text import normalise_text
 from displayd.db.models import Campaign
 from displayd.errors import Conflict, InvalidInput, ResourceNotFound
 from displayd.rotation import format_daily_hours, parse_daily_hours
+from displayd.schemas import DB_INT_MAX
 
 SLUG_MAX = 64
 
@@ -74,6 +75,8 @@ def _check_plan(campaign: Campaign) -> None:
 
 async def get(session: AsyncSession, campaign_id: int, *, for_update: bool = False,
               include_deleted: bool = False) -> Campaign:
+    if not 0 < campaign_id <= DB_INT_MAX:  # no such row; PostgreSQL would refuse the number itself
+        raise ResourceNotFound("campaign", campaign_id)
     query = select(Campaign).where(Campaign.id == campaign_id)
     if not include_deleted:
         query = query.where(Campaign.deleted_at.is_(None))

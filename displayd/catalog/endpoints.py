@@ -19,7 +19,7 @@ from displayd.catalog.schemas import (
 )
 from displayd.deps import Authorize, Now, Reader, SessionDep
 from displayd.http import decode_cursor, encode_cursor
-from displayd.schemas import CURSOR_DESCRIPTION, LIMIT_DESCRIPTION
+from displayd.schemas import CURSOR_DESCRIPTION, DB_INT_MAX, LIMIT_DESCRIPTION
 
 router = APIRouter(prefix="/api/v1/slogans", tags=["slogans"])
 
@@ -36,7 +36,7 @@ async def list_slogans(
     limit: Annotated[int, Query(ge=1, le=1000, description=LIMIT_DESCRIPTION)] = 100,
     cursor: Annotated[str | None, Query(description=CURSOR_DESCRIPTION)] = None,
 ) -> SloganPage:
-    after_id = decode_cursor(cursor, ("id",))["id"] if cursor else None
+    after_id = decode_cursor(cursor, ("id",), maximum=DB_INT_MAX)["id"] if cursor else None
     rows = await service.list_slogans(session, limit=limit + 1, after_id=after_id, status=status, q=q)
     next_cursor = encode_cursor({"id": rows[limit - 1].id}) if len(rows) > limit else None
     return SloganPage(items=[SloganOut.model_validate(r, from_attributes=True) for r in rows[:limit]],

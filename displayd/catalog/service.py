@@ -6,6 +6,7 @@ or the command owns the transaction) and raise `DisplaydError`s.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
@@ -21,8 +22,11 @@ from displayd.catalog.text import normalise_text
 from displayd.db.models import Slogan
 from displayd.errors import Conflict, InvalidInput, NotPermitted, ResourceNotFound
 from displayd.rotation import text_hash
+from displayd.schemas import DB_INT_MAX
 
 DRAFT, APPROVED, RETIRED = "draft", "approved", "retired"
+
+log = logging.getLogger("displayd.catalog")
 
 
 def snapshot(slogan: Slogan) -> dict[str, Any]:
@@ -49,6 +53,8 @@ def _optional_text(value: str | None, field: str, max_length: int) -> str | None
 
 
 async def get(session: AsyncSession, slogan_id: int, *, for_update: bool = False) -> Slogan:
+    if not 0 < slogan_id <= DB_INT_MAX:  # no such row; PostgreSQL would refuse the number itself
+        raise ResourceNotFound("slogan", slogan_id)
     query = select(Slogan).where(Slogan.id == slogan_id)
     if for_update:
         query = query.with_for_update()
@@ -75,7 +81,9 @@ async def list_slogans(
         needle = normalise_text(q, field="q", max_length=280).lower()
         # lower() of Vietnamese works in Python and PostgreSQL; SQLite's lower() is ASCII-only,
         # so match both the lowered and the original spelling there.
-        query = query.where(func.lower(Slogan.text).contains(needle) | Slogan.text.contains(q.strip()))
+        # autoescape: `%`, `_` and `\` in q are text to find, not LIKE wildcards or an escape.
+        query = query.where(func.lower(Slogan.text).contains(needle, autoescape=True)
+                            | Slogan.text.contains(q.strip(), autoescape=True))
     return list(await session.scalars(query))
 
 
@@ -172,6 +180,8 @@ async def retire(
     audit.record(session, actor=actor, action="slogan.retire", entity_type="slogan",
                  entity_id=slogan.id, before=before, after=snapshot(slogan), now=now)
     await changes.touch(session)
+    log.info("slogan %d retired by %s", slogan.id, actor.name, extra={
+        "event": "retirement", "slogan_id": slogan.id, "actor": actor.name, "reason": reason})
     return slogan
 
 

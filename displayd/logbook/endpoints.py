@@ -25,11 +25,12 @@ from displayd.errors import InvalidInput
 from displayd.http import decode_cursor, encode_cursor
 from displayd.logbook import queries
 from displayd.logbook.schemas import AirtimeReport, PushStatus, RotationOut, RotationPage
-from displayd.schemas import CURSOR_DESCRIPTION, LIMIT_DESCRIPTION, UTCDatetime
+from displayd.schemas import CURSOR_DESCRIPTION, DB_INT_MAX, LIMIT_DESCRIPTION, NO_CONTROLS, UTCDatetime
 
 router = APIRouter(prefix="/api/v1", tags=["rotation log"])
 
 BOM = "\ufeff"
+# No control characters in a text filter: PostgreSQL refuses a NUL byte with an error, not "no rows".
 ROTATION_COLUMNS = list(RotationOut.model_fields)
 CSV_RESPONSE = {"content": {"text/csv": {"schema": {"type": "string"}}},
                 "description": "With `Accept: text/csv` or `format=csv`: UTF-8 CSV with a byte-order mark."}
@@ -79,9 +80,9 @@ To = Annotated[UTCDatetime | None, Query(description="Slots starting before (ISO
             responses={200: CSV_RESPONSE})
 async def list_rotations(
     request: Request, session: SessionDep, _: Reader,
-    board_id: Annotated[str | None, Query(max_length=64, description="Only this board.")] = None,
-    campaign_id: Annotated[int | None, Query(description="Only this campaign.")] = None,
-    slogan_id: Annotated[int | None, Query(description="Only this slogan.")] = None,
+    board_id: Annotated[str | None, Query(max_length=64, pattern=NO_CONTROLS, description="Only this board.")] = None,
+    campaign_id: Annotated[int | None, Query(ge=1, le=DB_INT_MAX, description="Only this campaign.")] = None,
+    slogan_id: Annotated[int | None, Query(ge=1, le=DB_INT_MAX, description="Only this slogan.")] = None,
     status: Annotated[PushStatus | None, Query(description="Only this push status.")] = None,
     from_: From = None,
     to: To = None,
@@ -113,7 +114,8 @@ async def _rotation_csv(request: Request, where: queries.RotationFilter) -> Asyn
 async def airtime_report(
     request: Request, session: SessionDep, _: Reader,
     by: Annotated[Literal["slogan", "board", "day"], Query(description="Group by slogan, board or day.")] = "slogan",
-    campaign_id: Annotated[int | None, Query(description="Only this campaign (its time zone sets the days).")] = None,
+    campaign_id: Annotated[int | None, Query(ge=1, le=DB_INT_MAX,
+                                             description="Only this campaign (its time zone sets the days).")] = None,
     from_: From = None,
     to: To = None,
     format: Format = None,
