@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -21,6 +22,8 @@ from displayd.boards import snapshot as snapshots
 
 log = logging.getLogger("displayd.live")
 
+GC_FREEZE_EVERY = 60.0  # seconds
+
 
 class Live:
     def __init__(self, state: Any, sessionmaker: async_sessionmaker[AsyncSession], poll_seconds: float) -> None:
@@ -29,6 +32,7 @@ class Live:
         self.poll_seconds = poll_seconds
         self.listeners: list[Callable[[], Awaitable[None]]] = []
         self._lock = asyncio.Lock()
+        self._frozen_at = -GC_FREEZE_EVERY
 
     async def refresh(self) -> None:
         async with self._lock:
@@ -36,10 +40,15 @@ class Live:
                 self.state.snapshot = await snapshots.load(session)
             # The snapshot lives until the next change: move it (and everything else long-lived)
             # out of the collector's sight, so full collections at a slot boundary stay short.
-            # (Unfreeze first, so the previous snapshot's cycles can still be collected.)
-            gc.unfreeze()
-            gc.collect()
-            gc.freeze()
+            # (Unfreeze first, so earlier snapshots' cycles can still be collected.) A full
+            # collection costs tens of milliseconds, so a burst of changes (boards created one
+            # by one) pays it at most once a minute.
+            now = time.monotonic()
+            if now - self._frozen_at >= GC_FREEZE_EVERY:
+                self._frozen_at = now
+                gc.unfreeze()
+                gc.collect()
+                gc.freeze()
         for listener in self.listeners:
             await listener()
 
