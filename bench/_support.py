@@ -252,3 +252,29 @@ def lua_string(value: str) -> str:
     """A Lua string literal for `value`: printable ASCII as is, anything else as 3-digit decimal byte escapes."""
     return '"' + "".join(ch if 32 <= ord(ch) < 127 and ch not in '"\\' else "".join(
         f"\\{b:03d}" for b in ch.encode()) for ch in value) + '"'
+
+
+DISPLAYD = Path(sys.executable).parent / "displayd"
+SECRET_KEY = "bench-secret-key-0123456789abcdef0123456789abcdef"
+
+
+def displayd_env(workdir: Path, log_level: str = "WARNING") -> dict[str, str]:
+    """The environment of a benchmarked displayd: its own SQLite file, loopback boards."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DISPLAYD_")}
+    env.update({
+        "DISPLAYD_DATABASE_URL": f"sqlite+aiosqlite:///{workdir / 'bench.db'}",
+        "DISPLAYD_SECRET_KEY": SECRET_KEY,
+        "DISPLAYD_ALLOWED_BOARD_NETWORKS": '["127.0.0.0/8"]',
+        "DISPLAYD_CONFIG": str(workdir / "none.toml"),  # not the repository's config file
+        "DISPLAYD_LOG_LEVEL": log_level,  # at INFO, a line per push: 1,000 lines a slot
+    })
+    return env
+
+
+def cli(args: list[str], *, env: dict[str, str], cwd: Path) -> str:
+    """Run one `displayd` command to completion; its stdout, or BenchError with its output."""
+    done = subprocess.run([str(DISPLAYD), *args], env=env, cwd=cwd, capture_output=True, text=True, timeout=120,
+                          check=False, stdin=subprocess.DEVNULL)
+    if done.returncode != 0:
+        raise BenchError(f"displayd {' '.join(args)} exited with {done.returncode}:\n{done.stdout}{done.stderr}")
+    return done.stdout

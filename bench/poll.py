@@ -41,7 +41,6 @@ import asyncio
 import os
 import random
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -54,12 +53,15 @@ import httpx
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _support import (  # the helper module sits beside this script
+    DISPLAYD,
     LOOPBACK,
     BenchError,
     Child,
     Processes,
     WrkResult,
+    cli,
     cpu_split,
+    displayd_env,
     free_port,
     lua_string,
     require_wrk,
@@ -71,9 +73,7 @@ from _support import (  # the helper module sits beside this script
 
 REPO = Path(__file__).resolve().parent.parent
 SLOGANS = REPO / "slogans" / "huong-dan-101-muc-IV.yaml"
-DISPLAYD = Path(sys.executable).parent / "displayd"
 TARGET = 0.60
-SECRET_KEY = "bench-secret-key-0123456789abcdef0123456789abcdef"
 WARMUP_SECONDS = 2.0
 SAMPLE = 20
 
@@ -87,27 +87,6 @@ class BoardAuth:
 
 def iso(t: datetime) -> str:
     return t.astimezone(UTC).isoformat().replace("+00:00", "Z")
-
-
-def displayd_env(workdir: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("DISPLAYD_")}
-    env.update({
-        "DISPLAYD_DATABASE_URL": f"sqlite+aiosqlite:///{workdir / 'bench.db'}",
-        "DISPLAYD_SECRET_KEY": SECRET_KEY,
-        "DISPLAYD_ALLOWED_BOARD_NETWORKS": '["127.0.0.0/8"]',
-        "DISPLAYD_CONFIG": str(workdir / "none.toml"),  # not the repository's config file
-        "DISPLAYD_LOG_LEVEL": "WARNING",
-    })
-    return env
-
-
-def cli(args: list[str], *, env: dict[str, str], cwd: Path) -> str:
-    """Run one `displayd` command to completion; its stdout, or BenchError with its output."""
-    done = subprocess.run([str(DISPLAYD), *args], env=env, cwd=cwd, capture_output=True, text=True, timeout=120,
-                          check=False, stdin=subprocess.DEVNULL)
-    if done.returncode != 0:
-        raise BenchError(f"displayd {' '.join(args)} exited with {done.returncode}:\n{done.stdout}{done.stderr}")
-    return done.stdout
 
 
 async def _post(client: httpx.AsyncClient, url: str, body: dict[str, object]) -> dict[str, object]:

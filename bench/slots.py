@@ -50,7 +50,6 @@ import os
 import shutil
 import signal
 import sqlite3
-import subprocess
 import sys
 import tempfile
 import time
@@ -64,10 +63,14 @@ import httpx
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _support import (  # the helper module sits beside this script
+    DISPLAYD,
     LOOPBACK,
+    SECRET_KEY,
     BenchError,
     Child,
     Processes,
+    cli,
+    displayd_env,
     free_port,
     sigterm_as_interrupt,
     wait_ready,
@@ -75,8 +78,6 @@ from _support import (  # the helper module sits beside this script
 
 REPO = Path(__file__).resolve().parent.parent
 SLOGANS = REPO / "slogans" / "huong-dan-101-muc-IV.yaml"
-DISPLAYD = Path(sys.executable).parent / "displayd"
-SECRET_KEY = "bench-secret-key-0123456789abcdef0123456789abcdef"
 NETWORKS = '["127.0.0.0/8"]'
 LATENESS_TARGET_MS = 50.0
 RSS_TARGET_MB = 250.0
@@ -171,26 +172,6 @@ def iso(t: datetime) -> str:
 
 def parse_iso(value: str) -> datetime:
     return datetime.fromisoformat(value.replace("Z", "+00:00"))
-
-
-def displayd_env(workdir: Path, log_level: str = "WARNING") -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("DISPLAYD_")}
-    env.update({
-        "DISPLAYD_DATABASE_URL": f"sqlite+aiosqlite:///{workdir / 'bench.db'}",
-        "DISPLAYD_SECRET_KEY": SECRET_KEY,
-        "DISPLAYD_ALLOWED_BOARD_NETWORKS": NETWORKS,
-        "DISPLAYD_CONFIG": str(workdir / "none.toml"),  # not the repository's config file
-        "DISPLAYD_LOG_LEVEL": log_level,  # at INFO, a line per push: 1,000 lines a slot
-    })
-    return env
-
-
-def cli(args: list[str], *, env: dict[str, str], cwd: Path) -> str:
-    done = subprocess.run([str(DISPLAYD), *args], env=env, cwd=cwd, capture_output=True, text=True, timeout=120,
-                          check=False, stdin=subprocess.DEVNULL)
-    if done.returncode != 0:
-        raise BenchError(f"displayd {' '.join(args)} exited with {done.returncode}:\n{done.stdout}{done.stderr}")
-    return done.stdout
 
 
 def create_boards(workdir: Path, first: int, count: int, receiver_port: int) -> float:
