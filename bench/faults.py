@@ -16,8 +16,9 @@ How:
   Every answer carries `Connection: close`: each board is its own host in production, so nothing is
   reused within a slot (as in bench/fanout.py).
 - One slot is `Pusher.push_all` of `--boards` signed requests with `deadline = loop.time() + --slot`,
-  through displayd's own `make_client` and `Pusher` (as `displayd serve` builds them: default
-  concurrency, `attempt_timeout` = the `push_timeout_seconds` default of 5 s, 3 attempts).
+  through displayd's own `make_client` and `Pusher` as `displayd serve` builds and calls them:
+  `concurrency` = the dispatcher's `PUSH_CONCURRENCY` (`--concurrency`), `attempt_timeout` = the
+  `push_timeout_seconds` default of 5 s, 3 attempts.
 - Run A: every board healthy. Run B: the same boards, of which a fixed-seed sample of 5 % each hangs,
   drips, resets and answers 500. Slots alternate A, B, A, B… (after one unmeasured warm-up slot of
   each) so drift on a shared machine hits both runs alike.
@@ -65,6 +66,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench._support import LOOPBACK, BenchError, Processes, cpu_split, free_port, sigterm_as_interrupt, wait_ready
 from bench.fanout import document
 from displayd.delivery import Pusher, PushRequest, PushResult, make_client, sign
+from displayd.delivery.dispatch import PUSH_CONCURRENCY
 
 SECRET = "whsec_" + base64.b64encode(b"fault-bench-0123456789abcdef0123").decode()
 FAULTS = ("hang", "drip", "reset", "error500")
@@ -215,7 +217,7 @@ def plan(boards: int, share: float, seed: int) -> list[str]:
 
 
 async def push_slot(pusher: Pusher, base: str, kinds: Sequence[str], bodies: Sequence[bytes], *, run: str,
-                    number: int, slot: float, slack: float) -> Slot:
+                    number: int, slot: float, slack: float, concurrency: int) -> Slot:
     loop = asyncio.get_running_loop()
     gc.collect()
     deadline = loop.time() + slot  # the slot's end; building 1,000 requests takes a millisecond or two of it
@@ -226,7 +228,7 @@ async def push_slot(pusher: Pusher, base: str, kinds: Sequence[str], bodies: Seq
     problems: list[str] = []
     try:
         async with asyncio.timeout(slot + 10.0):
-            results: list[PushResult] = await pusher.push_all(requests)
+            results: list[PushResult] = await pusher.push_all(requests, concurrency=concurrency)
     except TimeoutError:
         returned = loop.time()
         return Slot(run, number, {}, returned - deadline, returned - deadline, returned - started,
@@ -277,13 +279,14 @@ async def measure(port: int, args: argparse.Namespace, kinds_b: Sequence[str]) -
         pusher = Pusher(client, attempt_timeout=args.attempt_timeout, user_agent="displayd-bench")
         # Warm-up, not counted: imports, first connections, the allocator, the JIT-less interpreter caches.
         for run, kinds in (("A", kinds_a), ("B", kinds_b)):
-            warm = await push_slot(pusher, base, kinds, bodies, run=run, number=0, slot=args.slot, slack=args.slack)
+            warm = await push_slot(pusher, base, kinds, bodies, run=run, number=0, slot=args.slot, slack=args.slack,
+                                   concurrency=args.concurrency)
             print(describe(warm, kinds.count("ok"), " (warm-up, not counted)"), flush=True)
             await asyncio.sleep(args.pause)
         for number in range(1, args.slots + 1):
             for run, kinds in (("A", kinds_a), ("B", kinds_b)):
                 slot = await push_slot(pusher, base, kinds, bodies, run=run, number=number, slot=args.slot,
-                                       slack=args.slack)
+                                       slack=args.slack, concurrency=args.concurrency)
                 slots.append(slot)
                 print(describe(slot, kinds.count("ok")), flush=True)
                 for problem in slot.problems[:5]:
@@ -294,7 +297,7 @@ async def measure(port: int, args: argparse.Namespace, kinds_b: Sequence[str]) -
     return slots
 
 
-def summarise(slots: Sequence[Slot], kinds_b: Sequence[str]) -> tuple[str, float | None, bool]:
+def summarise(slots: Sequence[Slot], kinds_b: Sequence[str], slack: float) -> tuple[str, float | None, bool]:
     """(report, ratio, every check passed)."""
     same = [i for i, kind in enumerate(kinds_b) if kind == "ok"]
 
@@ -330,8 +333,11 @@ def summarise(slots: Sequence[Slot], kinds_b: Sequence[str]) -> tuple[str, float
     lines.append(f"every slot done by its end: latest result {overrun:+.3f} s, latest return of push_all "
                  f"{returned:+.3f} s vs the deadline; {sum(len(s.problems) for s in slots)} problems")
     verdict = "met" if ratio is not None and ratio <= TARGET else "MISSED"
+    on_time = bool(slots) and overrun <= slack and returned <= slack
+    failed = sum(len(s.problems) for s in slots)
     lines.append(f"faults healthy p99: A {a * 1000:.0f} ms, B {b * 1000:.0f} ms, ratio {ratio or float('nan'):.2f} "
-                 f"(target <= {TARGET:.2f}: {verdict}); every slot done by its end: {'yes' if ok else 'NO'}")
+                 f"(target <= {TARGET:.2f}: {verdict}); every slot done by its end: {'yes' if on_time else 'NO'}; "
+                 + ("every check passed" if ok else f"{failed} check(s) FAILED"))
     return "\n".join(lines), ratio, ok
 
 
@@ -342,6 +348,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--slot", type=float, default=10.0, help="slot length, seconds (the push deadline)")
     parser.add_argument("--slots", type=int, default=5, help="measured slots of each run, interleaved A, B, …")
     parser.add_argument("--attempt-timeout", type=float, default=ATTEMPT_TIMEOUT)
+    parser.add_argument("--concurrency", type=int, default=PUSH_CONCURRENCY,
+                        help="pushes in flight (push_all's workers); default: the dispatcher's PUSH_CONCURRENCY")
     parser.add_argument("--slack", type=float, default=0.25, help="seconds a result may end past the slot's end")
     parser.add_argument("--pause", type=float, default=0.5, help="seconds between slots")
     parser.add_argument("--seed", type=int, default=20240507, help="picks the faulty boards")
@@ -376,7 +384,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 os.sched_setaffinity(0, pusher_cpus)
             counts = Counter(kinds_b)
             print(f"faults: {args.boards} boards, run B with " + ", ".join(f"{counts[k]} {k}" for k in FAULTS)
-                  + f"; {args.slot:g} s slots, attempt timeout {args.attempt_timeout:g} s, {args.loop} loop, "
+                  + f"; {args.slot:g} s slots, attempt timeout {args.attempt_timeout:g} s, "
+                  f"{args.concurrency} in flight, {args.loop} loop, "
                   f"{args.slots} slots each, interleaved{', pinned' if args.pin else ''}", flush=True)
             slots = runner(measure(port, args, kinds_b))
             assert isinstance(slots, list)
@@ -389,7 +398,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     finally:
         procs.stop_all()
-    report, _, ok = summarise(slots, kinds_b)
+    report, _, ok = summarise(slots, kinds_b, args.slack)
     print(report)
     if stats.get("bad signature"):
         print(f"PROBLEM: {stats['bad signature']} pushes with a bad signature reached the board server")

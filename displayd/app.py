@@ -30,7 +30,7 @@ from displayd.campaigns.endpoints import router as campaigns_router
 from displayd.catalog.endpoints import router as slogans_router
 from displayd.config import Settings
 from displayd.db.session import create_engine, create_sessionmaker
-from displayd.delivery.dispatch import Dispatcher
+from displayd.delivery.dispatch import PUSH_CONCURRENCY, Dispatcher
 from displayd.delivery.leader import leadership_for
 from displayd.delivery.push import Pusher
 from displayd.delivery.scheduler import SlotScheduler
@@ -72,7 +72,7 @@ def create_app(settings: Settings, *, clock: Clock = utc_now) -> FastAPI:
             stack.push_async_callback(_cancel, asyncio.create_task(live.watch(), name="displayd-changes"))
             app.state.scheduler = None
             if settings.scheduler_enabled:
-                client = make_client(networks=settings.board_networks())
+                client = make_client(networks=settings.board_networks(), max_connections=PUSH_CONCURRENCY)
                 stack.push_async_callback(client.aclose)
                 # Boards (and an inspector reading their logs) can tell which process pushed.
                 user_agent = f"displayd/{__version__} ({socket.gethostname()}:{os.getpid()})"

@@ -42,11 +42,10 @@ FAILURES_BEFORE_UNREACHABLE = 5
 UNREACHABLE_RETRY = timedelta(minutes=5)
 MISSED_WINDOW = timedelta(hours=24)
 PUSHES = ("push", "both")
-# Pushes in flight at once. A slot's fan-out is bound by CPU (~0.3 ms per push through
-# httpx and aiohttp), not by the boards: with 1,024 workers every request is set up before
-# the first is sent, and the first board got its slot ~200 ms late; with 128 the first
-# pushes leave at once and the last ones no later than before (bench/slots.py).
-PUSH_CONCURRENCY = 128
+# Pushes in flight at once (one task and at most one connection each). High, because a
+# hanging board holds its place until the slot's end: healthy boards must never queue
+# behind slow ones (bench/faults.py). The client's connection limit is the same.
+PUSH_CONCURRENCY = 4096
 
 
 @dataclass(slots=True)

@@ -161,26 +161,32 @@ class Pusher:
         return _Attempt(delivered=False, retry=retry, error=f"http {status}", status=status,
                         reported_hash=reported_hash)
 
-    async def push_all(self, requests: Sequence[PushRequest], *, concurrency: int = 1024) -> list[PushResult]:
+    async def push_all(self, requests: Sequence[PushRequest], *, concurrency: int = 4096,
+                       burst: int = 64) -> list[PushResult]:
         """Every request pushed, at most `concurrency` at once; results in input order.
 
-            results = await pusher.push_all(requests, concurrency=1024)
+            results = await pusher.push_all(requests, concurrency=4096)
 
-        A worker pool (`concurrency` workers taking the next request) rather than one task per board
-        behind a semaphore: the same bound on what is in flight, without 10,000 waiting tasks. A slow
-        board holds one worker; the others go on with healthy boards.
+        One task per board, started `burst` at a time with a yield in between, so the first
+        pushes are on the wire before the rest are even built (a slot's fan-out is bound by
+        CPU). A slow board holds only its own task: with a pool of workers instead, as many
+        hanging boards as workers stalled every healthy board behind them (bench/faults.py).
         """
         results: list[PushResult | None] = [None] * len(requests)
-        queue = iter(range(len(requests)))
+        gate = asyncio.Semaphore(concurrency)
 
-        async def worker() -> None:
-            for index in queue:  # a shared iterator: each index is taken by exactly one worker
+        async def one(index: int) -> None:
+            async with gate:
                 results[index] = await self._push_guarded(requests[index])
 
         async with asyncio.TaskGroup() as group:
-            for _ in range(min(concurrency, len(requests))):
-                group.create_task(worker())
-        return [result for result in results if result is not None]
+            for start in range(0, len(requests), burst):
+                for index in range(start, min(start + burst, len(requests))):
+                    group.create_task(one(index))
+                await asyncio.sleep(0)
+        done = [result for result in results if result is not None]
+        assert len(done) == len(requests), "every push has a result"
+        return done
 
     async def _push_guarded(self, request: PushRequest) -> PushResult:
         try:
