@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+from collections.abc import Sequence
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -129,6 +130,17 @@ class BodyLimit:
             (b"connection", b"close"),
         ]})
         await send({"type": "http.response.body", "body": body})
+
+
+def keyset_page(rows: Sequence[Any], limit: int) -> tuple[list[Any], str | None]:
+    """A page of rows fetched with `limit + 1`, and the cursor after it (None at the end).
+
+        rows = await service.list_slogans(session, limit=limit + 1, after_id=after_id)
+        items, next_cursor = keyset_page(rows, limit)
+    """
+    if len(rows) > limit:
+        return list(rows[:limit]), encode_cursor({"id": rows[limit - 1].id})
+    return list(rows), None
 
 
 def encode_cursor(values: dict[str, Any]) -> str:

@@ -11,7 +11,7 @@ from pydantic import BaseModel, Field
 from displayd.auth import audit
 from displayd.auth.roles import Permission, Principal
 from displayd.deps import Authorize, SessionDep
-from displayd.http import decode_cursor, encode_cursor
+from displayd.http import decode_cursor, keyset_page
 from displayd.schemas import CURSOR_DESCRIPTION, LIMIT_DESCRIPTION, NO_CONTROLS
 
 router = APIRouter(prefix="/api/v1/audit", tags=["audit"])
@@ -56,6 +56,6 @@ async def list_audit(
     before_id = decode_cursor(cursor, ("id",))["id"] if cursor else None
     rows = await audit.list_events(session, limit=limit + 1, before_id=before_id,
                                    entity_type=entity_type, entity_id=entity_id, actor=actor)
-    next_cursor = encode_cursor({"id": rows[limit - 1].id}) if len(rows) > limit else None
-    return AuditPage(items=[AuditEventOut.model_validate(r, from_attributes=True) for r in rows[:limit]],
+    items, next_cursor = keyset_page(rows, limit)
+    return AuditPage(items=[AuditEventOut.model_validate(r, from_attributes=True) for r in items],
                      next_cursor=next_cursor)

@@ -26,7 +26,7 @@ from displayd.db.models import Board
 from displayd.db.models import BoardHealth as BoardHealthRow
 from displayd.deps import Authorize, Now, Reader, SessionDep, commit_now
 from displayd.errors import InvalidInput, ResourceNotFound
-from displayd.http import decode_cursor, encode_cursor
+from displayd.http import decode_cursor, keyset_page
 from displayd.keyring import master_key
 from displayd.schemas import CURSOR_DESCRIPTION, LIMIT_DESCRIPTION, UTCDatetime
 
@@ -69,9 +69,9 @@ async def list_boards(
 ) -> BoardPage:
     after_id = decode_cursor(cursor, ("id",), kind=str)["id"] if cursor else None
     rows = await service.list_boards(session, limit=limit + 1, after_id=after_id)
-    next_cursor = encode_cursor({"id": rows[limit - 1].id}) if len(rows) > limit else None
-    health = await service.health_of(session, [b.id for b in rows[:limit]])
-    return BoardPage.model_validate({"items": [_out(request, b, now, health.get(b.id)) for b in rows[:limit]],
+    items, next_cursor = keyset_page(rows, limit)
+    health = await service.health_of(session, [b.id for b in items])
+    return BoardPage.model_validate({"items": [_out(request, b, now, health.get(b.id)) for b in items],
                                      "next_cursor": next_cursor})
 
 

@@ -11,7 +11,7 @@ from displayd.campaigns import service
 from displayd.campaigns.schemas import CampaignCreate, CampaignOut, CampaignPage, CampaignUpdate
 from displayd.db.models import Campaign
 from displayd.deps import Authorize, Now, Reader, SessionDep
-from displayd.http import decode_cursor, encode_cursor
+from displayd.http import decode_cursor, keyset_page
 from displayd.schemas import CURSOR_DESCRIPTION, DB_INT_MAX, LIMIT_DESCRIPTION
 
 router = APIRouter(prefix="/api/v1/campaigns", tags=["campaigns"])
@@ -38,8 +38,8 @@ async def list_campaigns(
 ) -> CampaignPage:
     after_id = decode_cursor(cursor, ("id",), maximum=DB_INT_MAX)["id"] if cursor else None
     rows = await service.list_campaigns(session, limit=limit + 1, after_id=after_id)
-    next_cursor = encode_cursor({"id": rows[limit - 1].id}) if len(rows) > limit else None
-    return CampaignPage(items=[_out(c, now) for c in rows[:limit]], next_cursor=next_cursor)
+    items, next_cursor = keyset_page(rows, limit)
+    return CampaignPage(items=[_out(c, now) for c in items], next_cursor=next_cursor)
 
 
 @router.post("", status_code=201, summary="Create a campaign")

@@ -18,7 +18,7 @@ from displayd.catalog.schemas import (
     SloganUpdate,
 )
 from displayd.deps import Authorize, Now, Reader, SessionDep
-from displayd.http import decode_cursor, encode_cursor
+from displayd.http import decode_cursor, keyset_page
 from displayd.schemas import CURSOR_DESCRIPTION, DB_INT_MAX, LIMIT_DESCRIPTION
 
 router = APIRouter(prefix="/api/v1/slogans", tags=["slogans"])
@@ -38,8 +38,8 @@ async def list_slogans(
 ) -> SloganPage:
     after_id = decode_cursor(cursor, ("id",), maximum=DB_INT_MAX)["id"] if cursor else None
     rows = await service.list_slogans(session, limit=limit + 1, after_id=after_id, status=status, q=q)
-    next_cursor = encode_cursor({"id": rows[limit - 1].id}) if len(rows) > limit else None
-    return SloganPage(items=[SloganOut.model_validate(r, from_attributes=True) for r in rows[:limit]],
+    items, next_cursor = keyset_page(rows, limit)
+    return SloganPage(items=[SloganOut.model_validate(r, from_attributes=True) for r in items],
                       next_cursor=next_cursor)
 
 

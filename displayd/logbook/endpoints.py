@@ -22,7 +22,7 @@ from displayd.campaigns import service as campaigns
 from displayd.campaigns.schemas import DEFAULT_TIMEZONE
 from displayd.deps import Reader, SessionDep
 from displayd.errors import InvalidInput
-from displayd.http import decode_cursor, encode_cursor
+from displayd.http import decode_cursor, keyset_page
 from displayd.logbook import queries
 from displayd.logbook.schemas import AirtimeReport, PushStatus, RotationOut, RotationPage
 from displayd.schemas import CURSOR_DESCRIPTION, DB_INT_MAX, LIMIT_DESCRIPTION, NO_CONTROLS, UTCDatetime
@@ -97,8 +97,8 @@ async def list_rotations(
         return csv_download(_rotation_csv(request, where), "nhat-ky-luan-phien.csv")
     after_id = decode_cursor(cursor, ("id",))["id"] if cursor else None
     rows = await queries.page(session, where, limit=limit + 1, after_id=after_id)
-    next_cursor = encode_cursor({"id": rows[limit - 1].id}) if len(rows) > limit else None
-    return RotationPage(items=[RotationOut.model_validate(r, from_attributes=True) for r in rows[:limit]],
+    items, next_cursor = keyset_page(rows, limit)
+    return RotationPage(items=[RotationOut.model_validate(r, from_attributes=True) for r in items],
                         next_cursor=next_cursor)
 
 
