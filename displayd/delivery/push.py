@@ -176,14 +176,17 @@ class Pusher:
         gate = asyncio.Semaphore(concurrency)
 
         async def one(index: int) -> None:
-            async with gate:
+            try:
                 results[index] = await self._push_guarded(requests[index])
+            finally:
+                gate.release()
 
         async with asyncio.TaskGroup() as group:
-            for start in range(0, len(requests), burst):
-                for index in range(start, min(start + burst, len(requests))):
-                    group.create_task(one(index))
-                await asyncio.sleep(0)
+            for index in range(len(requests)):
+                await gate.acquire()  # a task only when it can start: never 10,000 waiting ones
+                group.create_task(one(index))
+                if index % burst == burst - 1:
+                    await asyncio.sleep(0)
         done = [result for result in results if result is not None]
         assert len(done) == len(requests), "every push has a result"
         return done
