@@ -6,8 +6,8 @@ What it measures:
    (board, slot) pair: arrival time of the push at the board − the slot's `starts_at` (from
    the push body). p50/p95/p99/max over all pairs; a pair that never arrived is a failure
    and is counted. Target: p99 <= 50 ms. From displayd's side, the rotation log's
-   `delivered_at − starts_at` for the same pairs is printed too (SlotScheduler.lateness
-   lives only inside the process and is not exposed).
+   `delivered_at − starts_at` for the same pairs is printed too (the boundary job's own lateness is the
+   `displayd_slot_lateness_seconds` histogram on /metrics).
 2. Peak RSS (`VmHWM` of /proc/<pid>/status) of the `displayd serve` process after at least
    `--rss-slots` (default 3) boundaries with `--rss-boards` (default 10,000) push boards
    configured. Target: <= 250 MB.

@@ -9,7 +9,6 @@ instant it may next change.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 from collections.abc import Iterator
@@ -185,7 +184,3 @@ def etag_digest(etag: str) -> str | None:
     if len(parts) != 3 or not parts[0].isdigit():
         return None
     return parts[2]
-
-
-def token_hash(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()

@@ -31,9 +31,3 @@ def upgrade(settings: Settings, revision: str = "head") -> None:
 
 def downgrade(settings: Settings, revision: str = "base") -> None:
     command.downgrade(alembic_config(settings), revision)
-
-
-def current_heads(settings: Settings) -> set[str]:
-    from alembic.script import ScriptDirectory
-
-    return set(ScriptDirectory.from_config(alembic_config(settings)).get_heads())
