@@ -66,7 +66,7 @@ async def _staff(state: Any, token: str) -> Principal | None:
 
 
 async def answer(state: Any, board_id: str, *, authorization: str | None, if_none_match: str | None,
-                 query: str, head: bool = False) -> Answer:
+                 query: str) -> Answer:
     """The whole poll answer for `board_id`; `state` is the app's state."""
     token = None
     if authorization:
@@ -107,7 +107,7 @@ async def answer(state: Any, board_id: str, *, authorization: str | None, if_non
     if matched:
         return Answer(304, headers, b"")
     headers.append((b"content-type", TEXT_TYPE if as_text else JSON_TYPE))
-    return Answer(200, headers, b"" if head else (showing.text if as_text else showing.body))
+    return Answer(200, headers, showing.text if as_text else showing.body)
 
 
 class PollPath:
@@ -137,7 +137,7 @@ class PollPath:
             elif name == b"if-none-match":
                 if_none_match = value.decode("latin-1")
         result = await answer(self.state, board_id, authorization=authorization, if_none_match=if_none_match,
-                              query=scope["query_string"].decode("latin-1"), head=scope["method"] == "HEAD")
+                              query=scope["query_string"].decode("latin-1"))
         metrics = self.metrics
         metrics.polls += 1
         status = result.status
@@ -150,4 +150,5 @@ class PollPath:
         if result.status != 304:
             headers = [*headers, (b"content-length", b"%d" % len(result.body))]
         await send({"type": "http.response.start", "status": result.status, "headers": headers})
-        await send({"type": "http.response.body", "body": result.body})
+        # HEAD: the same headers (Content-Length of the GET answer), no body.
+        await send({"type": "http.response.body", "body": b"" if scope["method"] == "HEAD" else result.body})

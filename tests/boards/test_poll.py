@@ -198,3 +198,13 @@ async def test_polls_need_no_database(app: FastAPI, factory: Factory, clock: Fak
     finally:
         app.state.sessionmaker = real
     assert clock.now > datetime(2024, 5, 7, 0, 4, tzinfo=UTC)
+
+
+async def test_head_gives_the_get_headers_without_a_body(client: httpx.AsyncClient, factory: Factory) -> None:
+    await factory.campaign()
+    board = await factory.board("bang-a")
+    get = await factory.current(board)
+    head = await client.head("/api/v1/boards/bang-a/current", headers={"Authorization": f"Bearer {board['token']}"})
+    assert head.status_code == 200 and head.content == b""
+    assert head.headers["etag"] == get.headers["etag"]
+    assert head.headers["content-length"] == str(len(get.content))
