@@ -161,11 +161,13 @@ class Pusher:
         return _Attempt(delivered=False, retry=retry, error=f"http {status}", status=status,
                         reported_hash=reported_hash)
 
-    async def push_all(self, requests: Sequence[PushRequest], *, concurrency: int = 4096,
-                       burst: int = 64) -> list[PushResult]:
+    async def push_all(self, requests: Sequence[PushRequest], *, concurrency: int = 4096, burst: int = 64,
+                       gate: asyncio.Semaphore | None = None) -> list[PushResult]:
         """Every request pushed, at most `concurrency` at once; results in input order.
 
             results = await pusher.push_all(requests, concurrency=4096)
+            gate = asyncio.Semaphore(4096)               # or: one limit shared by several calls
+            first, rest = pusher.push_all(a, gate=gate), pusher.push_all(b, gate=gate)
 
         One task per board, started `burst` at a time with a yield in between, so the first
         pushes are on the wire before the rest are even built (a slot's fan-out is bound by
@@ -173,7 +175,7 @@ class Pusher:
         hanging boards as workers stalled every healthy board behind them (bench/faults.py).
         """
         results: list[PushResult | None] = [None] * len(requests)
-        gate = asyncio.Semaphore(concurrency)
+        gate = gate or asyncio.Semaphore(concurrency)
 
         async def one(index: int) -> None:
             try:

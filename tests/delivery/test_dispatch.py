@@ -11,14 +11,18 @@ from datetime import timedelta
 from typing import Any
 
 import httpx
+import pytest
 from fastapi import FastAPI
 from sqlalchemy import select, update
+from sqlalchemy.exc import OperationalError
 
 from displayd.config import Settings
 from displayd.db.models import BoardHealth, IntegrityIncident, Rotation, SchedulerState
 from displayd.db.session import create_engine, create_sessionmaker
+from displayd.delivery import dispatch
 from displayd.delivery.dispatch import Dispatcher
 from displayd.keyring import master_key
+from displayd.logbook import store
 from tests.conftest import FakeClock, Keys
 from tests.delivery.boards import FakeBoards, Ok
 from tests.factories import Factory
@@ -242,3 +246,43 @@ async def test_a_boundary_planned_ahead_is_replanned_after_a_change(
     last = json.loads(boards.received("bang-day")[-1].body)
     assert last["slot"] == current["slot"] and last["content_hash"] == current["content_hash"]
     assert len(boards.received("bang-day")) == 3
+
+
+async def test_each_claim_is_pushed_once_committed_and_a_failed_claim_is_tried_again(
+    factory: Factory, dispatcher: Dispatcher, boards: FakeBoards, settings: Settings, clock: FakeClock,
+    monkeypatch: Any
+) -> None:
+    await factory.campaign()
+    await factory.board("a-keo", delivery="poll")
+    push_boards = [f"bang-{n}" for n in range(1, 8)]
+    for board_id in push_boards:
+        await factory.board(board_id, delivery="push", endpoint_url=boards.url("ok", board_id))
+    monkeypatch.setattr(dispatch, "FIRST_CLAIM", 2)
+    real_insert = store.insert_rows
+    calls = 0
+
+    async def second_claim_fails(session: Any, claim: Any) -> Any:
+        nonlocal calls
+        calls += 1
+        if calls == 2:
+            raise OperationalError("INSERT INTO rotation", {}, Exception("database is locked"))
+        return await real_insert(session, claim)
+
+    monkeypatch.setattr(store, "insert_rows", second_claim_fails)
+    with pytest.raises(OperationalError):
+        await dispatcher.sync(clock.now)
+    await dispatcher.stop()
+    # The first claim (push boards first) was committed and pushed; nothing after it was.
+    first = [b for b in push_boards if boards.received(b)]
+    assert len(first) == 2 and all(len(boards.received(b)) == 1 for b in first)
+    logged = await rows(settings)
+    assert sorted(r.board_id for r in logged) == first and {r.push_status for r in logged} == {"delivered"}
+    # The next call gives the rest their slot, and nobody theirs twice.
+    monkeypatch.setattr(store, "insert_rows", real_insert)
+    await dispatcher.sync(clock.now)
+    await dispatcher.stop()
+    assert all(len(boards.received(b)) == 1 for b in push_boards)
+    logged = await rows(settings)
+    assert len(logged) == 8
+    expected = {"a-keo": "not_pushed"} | dict.fromkeys(push_boards, "delivered")
+    assert {r.board_id: r.push_status for r in logged} == expected
