@@ -22,7 +22,7 @@ import asyncio
 import json
 import logging
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -46,8 +46,8 @@ PUSHES = ("push", "both")
 # hanging board holds its place until the slot's end: healthy boards must never queue
 # behind slow ones (bench/faults.py). The client's connection limit is the same.
 PUSH_CONCURRENCY = 4096
-# Rows in a boundary's first claim: its pushes leave after one small insert (~2 ms), the
-# next claims are written while they are on the wire.
+# Rows in a boundary's first claim: its pushes leave after one small insert (~2 ms); the
+# rest are written while they are on the wire.
 FIRST_CLAIM = 32
 
 
@@ -159,10 +159,11 @@ class Dispatcher:
         """Bring every board up to date at `at` (or now, if later); the next boundary.
 
         The rows are the claim on a slot: a board is pushed only once its row is committed and
-        was new. They are written in claims that start small and double (FIRST_CLAIM rows, then
-        twice as many, up to the store's chunk), push boards first, and each claim's pushes
-        leave as soon as it commits, while the next is written: the first boards hear of a slot
-        within a few milliseconds of its start, not after the whole slot's rows are in."""
+        was new. They are written in two claims, push boards first: FIRST_CLAIM rows, whose
+        pushes leave as soon as they commit, then the rest, written while those are on the
+        wire. So a slot starts within a few milliseconds of its boundary instead of after all
+        its rows are in. (More, smaller claims were slower: each waits its turn on an event
+        loop busy with pushes, and the last boards waited for the last claim.)"""
         plan = self._prepared
         self._prepared = None
         now = self.clock()
@@ -180,7 +181,8 @@ class Dispatcher:
                 requests = [push.request for push in pushes]
                 sends.append((pushes, asyncio.create_task(self.pusher.push_all(requests, gate=gate))))
 
-        claims = _claims(sorted(plan.rows, key=lambda row: row.push_status != "pending"))
+        rows = sorted(plan.rows, key=lambda row: row.push_status != "pending")
+        claims = [claim for claim in (rows[:FIRST_CLAIM], rows[FIRST_CLAIM:]) if claim]
         first_push: float | None = None
         try:
             for number, claim in enumerate(claims):
@@ -351,11 +353,3 @@ class Dispatcher:
                 "last_push_status": "delivered" if result.delivered else "failed",
                 "last_push_error": result.error[:300] if result.error else None,
                 "consecutive_failures": health.failures, "unreachable_since": health.unreachable_since}
-
-
-def _claims(rows: list[NewRow]) -> Iterator[list[NewRow]]:
-    """`rows` in runs of FIRST_CLAIM, then twice as many each time, up to the store's chunk."""
-    size, start = FIRST_CLAIM, 0
-    while start < len(rows):
-        yield rows[start:start + size]
-        start, size = start + size, min(size * 2, store.CHUNK)
