@@ -203,10 +203,13 @@ class IntegrityIncident(Base):
 
 
 class SchedulerState(Base):
-    """The last slot boundary the scheduler leader handled, to find missed slots after a stop."""
+    """The last slot boundary the scheduler leader handled, to find missed slots after a stop,
+    and the start of a missed-slot window a take-over found and has not finished writing:
+    a leader stopped while writing it leaves it for the next, though `handled_until` moved on."""
 
     __tablename__ = "scheduler_state"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     handled_until: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    missed_from: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     leader: Mapped[str | None] = mapped_column(String(100), nullable=True)

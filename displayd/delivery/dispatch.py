@@ -114,14 +114,14 @@ class Dispatcher:
             stale = await store.fail_stale_pending(session, now)
             current = await store.rows_covering(session, now)
             health = await store.load_health(session)
-            since = await store.handled_until(session)
+            since = await store.claim_missed_window(session, not_before=now - MISSED_WINDOW)
         self.given = {row.board_id: Given((row.board_id, row.campaign_id, row.slot_index), row.content_hash)
                       for row in current}
         self.health = {h.board_id: Health(h.consecutive_failures, h.unreachable_since, h.last_push_at)
                        for h in health.values()}
         if stale:
             log.warning("%d pushes of a stopped scheduler have unknown outcomes", stale)
-        return None if since is None else (max(since, now - MISSED_WINDOW), now)
+        return None if since is None else (since, now)
 
     async def record_missed(self, start: datetime, end: datetime) -> int:
         """Rows for every slot that started and ended in [start, end) and has none: `missed`.
@@ -145,6 +145,8 @@ class Dispatcher:
                     recorded += len(await store.insert_rows(session, rows))
                 rows = []
             await asyncio.sleep(0)
+        async with self.sessionmaker() as session, session.begin():
+            await store.missed_window_written(session, start)
         if recorded:
             log.warning("recorded %d missed slots between %s and %s", recorded, iso(start), iso(end),
                         extra={"event": "missed_slots", "count": recorded})

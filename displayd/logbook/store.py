@@ -166,6 +166,24 @@ async def handled_until(session: AsyncSession) -> datetime | None:
     return await session.scalar(select(SchedulerState.handled_until).where(SchedulerState.id == 1))
 
 
+async def claim_missed_window(session: AsyncSession, not_before: datetime) -> datetime | None:
+    """Where the slots nobody gave start: a window an earlier take-over left unwritten, else
+    the last boundary handled, but not before `not_before`. Kept in `missed_from` until
+    `missed_window_written`; None on a database no scheduler ever ran on."""
+    state = (await session.execute(select(SchedulerState.handled_until, SchedulerState.missed_from)
+                                   .where(SchedulerState.id == 1))).one()
+    earliest = min((t for t in state if t is not None), default=None)
+    since = None if earliest is None else max(earliest, not_before)
+    if since is not None and since != state.missed_from:
+        await session.execute(update(SchedulerState).where(SchedulerState.id == 1).values(missed_from=since))
+    return since
+
+
+async def missed_window_written(session: AsyncSession, since: datetime) -> None:
+    await session.execute(update(SchedulerState).where(SchedulerState.id == 1, SchedulerState.missed_from == since)
+                          .values(missed_from=None))
+
+
 async def set_handled_until(session: AsyncSession, at: datetime, leader: str) -> None:
     await session.execute(update(SchedulerState).where(SchedulerState.id == 1).values(handled_until=at, leader=leader))
 

@@ -286,3 +286,31 @@ async def test_each_claim_is_pushed_once_committed_and_a_failed_claim_is_tried_a
     assert len(logged) == 8
     expected = {"a-keo": "not_pushed"} | dict.fromkeys(push_boards, "delivered")
     assert {r.board_id: r.push_status for r in logged} == expected
+
+
+async def test_a_missed_window_left_unwritten_is_written_by_the_next_leader(
+    app: FastAPI, factory: Factory, dispatcher: Dispatcher, boards: FakeBoards, settings: Settings, clock: FakeClock
+) -> None:
+    await factory.campaign()
+    await factory.board("bang-day", delivery="push", endpoint_url=boards.url("ok", "bang-day"))
+    await dispatcher.sync(clock.now)
+    await dispatcher.stop()
+    down_at = clock.now
+    clock.advance(minutes=2)  # down for the slots 00:00:30-00:02:00
+    window = await dispatcher.take_over()
+    assert window == (down_at, clock.now)
+    await dispatcher.sync(clock.now)  # the present is pushed; stopped before writing the past
+    await dispatcher.stop()
+    clock.advance(seconds=30)
+    other = Dispatcher(state=app.state, sessionmaker=app.state.sessionmaker, clock=clock,
+                       master=master_key(settings), pusher=dispatcher.pusher, name="other")
+    window = await other.take_over()
+    assert window == (down_at, clock.now)  # not from the boundary the first one handled
+    await other.sync(clock.now)
+    assert await other.record_missed(*window) == 3
+    await other.stop()
+    logged = await rows(settings)
+    assert [r.push_status for r in logged] == ["delivered"] + ["missed"] * 3 + ["delivered"] * 2
+    assert (await one(settings, SchedulerState, id=1)).missed_from is None
+    clock.advance(seconds=30)
+    assert await other.take_over() == (clock.now - timedelta(seconds=30), clock.now)
