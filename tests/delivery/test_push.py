@@ -207,3 +207,30 @@ async def test_push_all_keeps_input_order_and_survives_a_bad_request(
     assert [r.board_id for r in results] == ["b0", "bad", "b2", "b3"]
     assert [r.delivered for r in results] == [True, False, False, True]
     assert results[1].error is not None
+
+
+async def test_a_boards_cookies_are_never_kept(client: httpx.AsyncClient) -> None:
+    heard: list[bytes] = []
+
+    async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        head = await reader.readuntil(b"\r\n\r\n")
+        length = next((int(line.split(b":", 1)[1]) for line in head.split(b"\r\n")
+                       if line.lower().startswith(b"content-length:")), 0)
+        await reader.readexactly(length)
+        heard.append(head)
+        writer.write(b"HTTP/1.1 200 OK\r\nSet-Cookie: session=abc; Path=/\r\nContent-Length: 0\r\n"
+                     b"Connection: close\r\n\r\n")
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(answer, "127.0.0.1", 0)
+    url = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}/b1"
+    try:
+        pusher = fast_pusher(client)
+        assert (await pusher.push(request(url))).delivered
+        assert (await pusher.push(request(url))).delivered
+    finally:
+        server.close()
+        await server.wait_closed()
+    assert len(heard) == 2 and all(b"cookie" not in head.lower() for head in heard)
+    assert not client.cookies  # stock httpx keeps every board's Set-Cookie in the client's jar
