@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import gc
 import json
 import random
 import socket
@@ -13,6 +14,7 @@ import httpx
 import pytest
 
 from displayd.delivery import Pusher, PushRequest, make_client
+from displayd.delivery.push import FANOUT_GC_THRESHOLD
 from tests.delivery.boards import Drip, FakeBoards, Flaky, Ok, Status
 from tests.delivery.test_signing import verify
 
@@ -234,3 +236,18 @@ async def test_a_boards_cookies_are_never_kept(client: httpx.AsyncClient) -> Non
         await server.wait_closed()
     assert len(heard) == 2 and all(b"cookie" not in head.lower() for head in heard)
     assert not client.cookies  # stock httpx keeps every board's Set-Cookie in the client's jar
+
+
+async def test_young_collections_are_rarer_while_any_fan_out_runs(
+        boards: FakeBoards, client: httpx.AsyncClient) -> None:
+    before = gc.get_threshold()
+    assert before != FANOUT_GC_THRESHOLD
+    pusher = fast_pusher(client)
+    short = asyncio.create_task(pusher.push_all([request(boards.url("hang", "b1"), "b1", seconds=0.2)]))
+    long = asyncio.create_task(pusher.push_all([request(boards.url("hang", "b2"), "b2", seconds=0.5)]))
+    await asyncio.sleep(0.05)
+    assert gc.get_threshold() == FANOUT_GC_THRESHOLD
+    await short
+    assert gc.get_threshold() == FANOUT_GC_THRESHOLD  # the other is still under way
+    await long
+    assert gc.get_threshold() == before
