@@ -251,3 +251,22 @@ async def test_young_collections_are_rarer_while_any_fan_out_runs(
     assert gc.get_threshold() == FANOUT_GC_THRESHOLD  # the other is still under way
     await long
     assert gc.get_threshold() == before
+
+
+async def test_a_push_leaves_no_response_for_the_cyclic_collector(
+        boards: FakeBoards, client: httpx.AsyncClient) -> None:
+    pusher = fast_pusher(client)
+    await pusher.push(request(boards.url("ok", "b0"), "b0"))  # connections and caches warm
+    gc.collect()
+    gc.disable()
+    gc.set_debug(gc.DEBUG_SAVEALL)
+    try:
+        results = await pusher.push_all([request(boards.url("ok", f"b{i}"), f"b{i}") for i in range(20)])
+        assert all(result.delivered for result in results)
+        gc.collect()
+        left = [o for o in gc.garbage if isinstance(o, httpx.Response | httpx.Request)]
+    finally:
+        gc.set_debug(0)
+        gc.garbage.clear()
+        gc.enable()
+    assert left == []  # freed by reference counting as each push ends
