@@ -8,7 +8,7 @@ What it measures:
      reach a board, i.e. how late displayd starts a slot. A (board, slot) pair that never
      arrived also fails it.
    - Per (board, slot) pair, the lateness adds the fan-out itself: 1,000 requests take one
-     core ~100 ms even with bare aiohttp on this machine. So the same run measures bare
+     core 145-210 ms even with bare aiohttp on this machine. So the same run measures bare
      aiohttp (`--bare-rounds`, default 5) POSTing to the same 1,000 boards on the same
      receiver, connections warm, displayd stopped, and prints displayd's per-pair p99 next
      to it as a ratio. From displayd's side, the rotation log's `delivered_at − starts_at`
