@@ -256,11 +256,35 @@ class _NoCookies(httpx.Cookies):
 
 
 class _PushClient(httpx.AsyncClient):
-    """`httpx.AsyncClient` whose `cookies` is a `_NoCookies`: the same API, no per-response cookie parsing."""
+    """`httpx.AsyncClient` for pushes: the same API, less work per request.
 
-    def __init__(self, **kwargs: Any) -> None:
+    - `cookies` is a `_NoCookies`: no per-response cookie parsing.
+    - `send` of a request as pushes send it (read whole, no auth, redirects not followed, no
+      event hooks) goes straight to the transport: httpx's auth flow, redirect loop and
+      stream wrapper cost ~45 µs a push under fan-out (bench/fanout.py). Anything else takes
+      httpx's own path.
+    """
+
+    def __init__(self, *, transport: httpx.AsyncBaseTransport, **kwargs: Any) -> None:
         self._push_cookies: httpx.Cookies = _NoCookies()
-        super().__init__(**kwargs)
+        self._push_transport = transport
+        super().__init__(transport=transport, **kwargs)
+
+    async def send(self, request: httpx.Request, *, stream: bool = False, auth: Any = httpx.USE_CLIENT_DEFAULT,
+                   follow_redirects: Any = httpx.USE_CLIENT_DEFAULT) -> httpx.Response:
+        plain = (not stream and auth is httpx.USE_CLIENT_DEFAULT and self.auth is None and not self.is_closed
+                 and not self.follow_redirects and follow_redirects in (httpx.USE_CLIENT_DEFAULT, False)
+                 and not any(self.event_hooks.values()))
+        if not plain:
+            return await super().send(request, stream=stream, auth=auth, follow_redirects=follow_redirects)
+        response = await self._push_transport.handle_async_request(request)
+        response.request = request
+        try:
+            await response.aread()  # closes the stream too
+        except BaseException:
+            await response.aclose()
+            raise
+        return response
 
     @property
     def cookies(self) -> httpx.Cookies:

@@ -270,3 +270,22 @@ async def test_a_push_leaves_no_response_for_the_cyclic_collector(
         gc.garbage.clear()
         gc.enable()
     assert left == []  # freed by reference counting as each push ends
+
+
+async def test_the_push_client_keeps_httpx_behaviour_off_the_push_path(boards: FakeBoards) -> None:
+    url = boards.url(Ok(content_hash="sha256:abc"), "b1")
+    seen: list[httpx.Response] = []
+
+    async def hook(response: httpx.Response) -> None:
+        seen.append(response)
+
+    async with make_client(networks=LOOPBACK) as client:
+        plain = await client.send(httpx.Request("POST", url, content=b"{}"))
+        assert plain.status_code == 200 and plain.request.url == url and plain.json() == {"content_hash": "sha256:abc"}
+        assert plain.is_closed and not seen
+        client.event_hooks = {"response": [hook]}
+        hooked = await client.send(httpx.Request("POST", url, content=b"{}"))  # httpx's own path: hooks run
+        assert seen == [hooked] and hooked.status_code == 200
+        streamed = await client.send(httpx.Request("POST", url, content=b"{}"), stream=True)
+        assert await streamed.aread() == plain.content
+    assert len(boards.received("b1")) == 3
