@@ -3,7 +3,8 @@
 What it measures: what the scheduler leader writes for one slot (displayd/delivery/dispatch.py,
 `Dispatcher.sync` then `Dispatcher._record`), through displayd's own store functions:
 - insert: `store.insert_rows` of `--boards` (default 10,000) `NewRow`s with status `pending`,
-  in one transaction;
+  in one transaction (`sync` writes them in two: the first 32 rows, then the rest, so one
+  more commit than here);
 - results: `store.record_results` of as many `Outcome`s (`delivered`), in one transaction.
 Target: insert + results <= 1 s per database.
 
