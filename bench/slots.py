@@ -391,7 +391,7 @@ def check_log(workdir: Path) -> list[str]:
 
 def bare_aiohttp(receiver_port: int, board_ids: list[str], rounds: int) -> None:
     """The floor for the per-(board, slot) figure: bare aiohttp, from this (otherwise idle) process
-    with displayd stopped, POSTs a ~400-byte document to every board on the same receiver at
+    with displayd stopped, POSTs a document of a push's size to every board on the same receiver at
     `rounds` chosen instants, connections warm as displayd's are between slots. No signing, no
     log, no retries: what one event loop can fan out at best. Records have type "bare"."""
     import aiohttp
@@ -539,7 +539,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.receiver is None and (args.boards < 1 or args.slots < 1 or args.dwell < 5 or args.rss_slots < 1
                                   or args.bare_rounds < 1 or args.boards > 99_999 or args.rss_boards > 99_999):
-        parser.error("--boards (up to 99999), --slots and --rss-slots must be positive and --dwell at least 5")
+        parser.error("--boards (up to 99999), --slots, --rss-slots and --bare-rounds must be positive "
+                     "and --dwell at least 5")
     return args
 
 
