@@ -183,8 +183,7 @@ class Dispatcher:
                 requests = [push.request for push in pushes]
                 sends.append((pushes, asyncio.create_task(self.pusher.push_all(requests, gate=gate))))
 
-        rows = sorted(plan.rows, key=lambda row: row.push_status != "pending")
-        claims = [claim for claim in (rows[:FIRST_CLAIM], rows[FIRST_CLAIM:]) if claim]
+        claims = [claim for claim in (plan.rows[:FIRST_CLAIM], plan.rows[FIRST_CLAIM:]) if claim]
         first_push: float | None = None
         try:
             for number, claim in enumerate(claims):
@@ -213,7 +212,7 @@ class Dispatcher:
                 self._generation += 1
             for board_id in [b for b in self.given if b not in plan.snapshot.boards]:
                 del self.given[board_id]  # deleted boards
-            self.given.update(plan.given)  # boards without a row: blanks, idle, unchanged
+            self.given.update(plan.given)  # the boards without a row too: blanks, idle, unchanged
             send(plan.blanks)
         finally:
             if sends:  # what is on the wire is recorded, whatever happened to the later claims
@@ -261,6 +260,7 @@ class Dispatcher:
                                     showing.content_hash, assignment.starts_at, assignment.ends_at, status,
                                     "board unreachable: not tried" if status == "skipped" else None))
             plan.given[board_id] = Given(key, showing.content_hash)
+        plan.rows.sort(key=lambda row: row.push_status != "pending")  # pushes are claimed first (`sync`)
         return plan
 
     async def stop(self) -> None:

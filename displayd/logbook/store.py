@@ -162,10 +162,6 @@ async def was_issued(session: AsyncSession, board_id: str, content_hash_prefix: 
     return found is not None
 
 
-async def handled_until(session: AsyncSession) -> datetime | None:
-    return await session.scalar(select(SchedulerState.handled_until).where(SchedulerState.id == 1))
-
-
 async def claim_missed_window(session: AsyncSession, not_before: datetime) -> datetime | None:
     """Where the slots nobody gave start: a window an earlier take-over left unwritten, else
     the last boundary handled, but not before `not_before`. Kept in `missed_from` until
