@@ -21,7 +21,6 @@ from displayd.db.models import BoardHealth, IntegrityIncident, Rotation, Schedul
 from displayd.db.session import create_engine, create_sessionmaker
 from displayd.delivery import dispatch
 from displayd.delivery.dispatch import Dispatcher
-from displayd.keyring import master_key
 from displayd.logbook import store
 from tests.conftest import FakeClock, Keys
 from tests.delivery.boards import FakeBoards, Ok
@@ -50,6 +49,12 @@ async def one(settings: Settings, model: Any, **where: Any) -> Any:
         result = await session.scalar(select(model).filter_by(**where))
     await engine.dispose()
     return result
+
+
+def another_leader(dispatcher: Dispatcher) -> Dispatcher:
+    """A second process's dispatcher on the same database and boards, as after a take-over."""
+    return Dispatcher(state=dispatcher.state, sessionmaker=dispatcher.sessionmaker, clock=dispatcher.clock,
+                      master=dispatcher.master, pusher=dispatcher.pusher, name="other")
 
 
 async def test_a_slot_is_logged_then_pushed_signed_once(
@@ -85,14 +90,13 @@ async def test_a_slot_is_logged_then_pushed_signed_once(
 
 
 async def test_a_second_leader_does_not_push_a_slot_again(
-    app: FastAPI, factory: Factory, dispatcher: Dispatcher, boards: FakeBoards, settings: Settings, clock: FakeClock
+    factory: Factory, dispatcher: Dispatcher, boards: FakeBoards, clock: FakeClock
 ) -> None:
     await factory.campaign()
     await factory.board("bang-day", delivery="push", endpoint_url=boards.url("ok", "bang-day"))
     await dispatcher.sync(clock.now)
     await dispatcher.stop()
-    other = Dispatcher(state=app.state, sessionmaker=app.state.sessionmaker, clock=clock,
-                       master=master_key(settings), pusher=dispatcher.pusher, name="other")
+    other = another_leader(dispatcher)
     await other.take_over()
     await other.sync(clock.now)
     await other.stop()
@@ -289,7 +293,7 @@ async def test_each_claim_is_pushed_once_committed_and_a_failed_claim_is_tried_a
 
 
 async def test_a_missed_window_left_unwritten_is_written_by_the_next_leader(
-    app: FastAPI, factory: Factory, dispatcher: Dispatcher, boards: FakeBoards, settings: Settings, clock: FakeClock
+    factory: Factory, dispatcher: Dispatcher, boards: FakeBoards, settings: Settings, clock: FakeClock
 ) -> None:
     await factory.campaign()
     await factory.board("bang-day", delivery="push", endpoint_url=boards.url("ok", "bang-day"))
@@ -302,8 +306,7 @@ async def test_a_missed_window_left_unwritten_is_written_by_the_next_leader(
     await dispatcher.sync(clock.now)  # the present is pushed; stopped before writing the past
     await dispatcher.stop()
     clock.advance(seconds=30)
-    other = Dispatcher(state=app.state, sessionmaker=app.state.sessionmaker, clock=clock,
-                       master=master_key(settings), pusher=dispatcher.pusher, name="other")
+    other = another_leader(dispatcher)
     window = await other.take_over()
     assert window == (down_at, clock.now)  # not from the boundary the first one handled
     await other.sync(clock.now)
