@@ -24,6 +24,7 @@ from typing import IO
 import httpx
 
 LOOPBACK = "127.0.0.1"
+SLOGANS = Path(__file__).resolve().parent.parent / "slogans" / "huong-dan-101-muc-IV.yaml"  # the section IV slogans
 
 
 class BenchError(RuntimeError):

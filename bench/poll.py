@@ -55,6 +55,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _support import (  # the helper module sits beside this script
     DISPLAYD,
     LOOPBACK,
+    SLOGANS,
     BenchError,
     Child,
     Processes,
@@ -71,8 +72,6 @@ from _support import (  # the helper module sits beside this script
     wait_ready,
 )
 
-REPO = Path(__file__).resolve().parent.parent
-SLOGANS = REPO / "slogans" / "huong-dan-101-muc-IV.yaml"
 TARGET = 0.60
 WARMUP_SECONDS = 2.0
 SAMPLE = 20

@@ -72,6 +72,7 @@ from _support import (  # the helper module sits beside this script
     DISPLAYD,
     LOOPBACK,
     SECRET_KEY,
+    SLOGANS,
     BenchError,
     Child,
     Processes,
@@ -82,8 +83,6 @@ from _support import (  # the helper module sits beside this script
     wait_ready,
 )
 
-REPO = Path(__file__).resolve().parent.parent
-SLOGANS = REPO / "slogans" / "huong-dan-101-muc-IV.yaml"
 NETWORKS = '["127.0.0.0/8"]'
 LATENESS_TARGET_MS = 50.0
 RSS_TARGET_MB = 250.0
