@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from displayd import changes
 from displayd.auth import sessions
-from displayd.auth.keys import hash_secret, principal_for_hash
+from displayd.auth.keys import cached_principal, hash_secret
 from displayd.auth.roles import Permission, Principal
 from displayd.errors import NotPermitted, Unauthenticated
 from displayd.keyring import master_key
@@ -86,14 +86,7 @@ async def staff_principal(request: Request) -> Principal:
 
 
 async def principal_by_hash(request: Request, token_hash: str) -> Principal | None:
-    cache: dict[str, Principal] = request.app.state.key_cache
-    principal = cache.get(token_hash)
-    if principal is None:
-        async with request.app.state.sessionmaker() as session:
-            principal = await principal_for_hash(session, token_hash)
-        if principal is not None:
-            cache[token_hash] = principal
-    return principal
+    return await cached_principal(request.app.state, token_hash)
 
 
 def Authorize(permission: Permission) -> Any:  # noqa: N802 - reads like a type in signatures

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -58,3 +59,16 @@ async def principal_for_key(session: AsyncSession, key: str) -> Principal | None
 async def principal_for_hash(session: AsyncSession, key_hash: str) -> Principal | None:
     row = await session.scalar(select(ApiKey).where(ApiKey.key_hash == key_hash, ApiKey.revoked_at.is_(None)))
     return None if row is None else Principal(name=row.name, role=row.role)
+
+
+async def cached_principal(state: Any, key_hash: str) -> Principal | None:
+    """`principal_for_hash` through the app's `key_cache` (`state` is the app's state): a
+    known key costs a dict lookup, an unknown one a query each time."""
+    cache: dict[str, Principal] = state.key_cache
+    principal = cache.get(key_hash)
+    if principal is None:
+        async with state.sessionmaker() as session:
+            principal = await principal_for_hash(session, key_hash)
+        if principal is not None:
+            cache[key_hash] = principal
+    return principal

@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl
 
-from displayd.auth.keys import hash_secret, principal_for_key
-from displayd.auth.roles import Permission, Principal
+from displayd.auth.keys import cached_principal, hash_secret
+from displayd.auth.roles import Permission
 from displayd.metrics import Metrics
 
 if TYPE_CHECKING:
@@ -53,18 +53,6 @@ def _matches(if_none_match: str, etag: str) -> bool:
     return any(tag.strip().removeprefix("W/") == etag for tag in if_none_match.split(","))
 
 
-async def _staff(state: Any, token: str) -> Principal | None:
-    token_hash = hash_secret(token)
-    cache: dict[str, Principal] = state.key_cache
-    principal = cache.get(token_hash)
-    if principal is None:
-        async with state.sessionmaker() as session:
-            principal = await principal_for_key(session, token)
-        if principal is not None:
-            cache[token_hash] = principal
-    return principal
-
-
 async def answer(state: Any, board_id: str, *, authorization: str | None, if_none_match: str | None,
                  query: str) -> Answer:
     """The whole poll answer for `board_id`; `state` is the app's state."""
@@ -83,7 +71,7 @@ async def answer(state: Any, board_id: str, *, authorization: str | None, if_non
         if own != board_id:  # another board's token learns nothing, not even that the board exists
             return _error(404, "not_found", f"board {board_id} does not exist")
     else:
-        principal = await _staff(state, token)
+        principal = await cached_principal(state, hash_secret(token))
         if principal is None:
             return _error(401, "unauthorized", "the API key is not valid")
         if not principal.may(Permission.READ):
