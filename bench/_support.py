@@ -121,8 +121,16 @@ class Processes:
         self._logs.clear()
 
 
-def wait_ready(child: Child, url: str, timeout: float = 30.0) -> None:
-    """Poll `url` until it answers 200; fail if the child exits or time runs out."""
+def warn_if_busy() -> None:
+    """The machine has 2 cores: anything else running skews a timing, so say so before it starts."""
+    load = os.getloadavg()[0]
+    if load > 0.5:
+        print(f"warning: load average {load:.2f} before the run; other work sharing the CPUs skews the figures",
+              file=sys.stderr, flush=True)
+
+
+def wait_ready(child: Child, url: str, timeout: float = 30.0, status: int = 200) -> None:
+    """Poll `url` until it answers `status`; fail if the child exits or time runs out."""
     deadline = time.monotonic() + timeout
     last = "no answer"
     while time.monotonic() < deadline:
@@ -130,7 +138,7 @@ def wait_ready(child: Child, url: str, timeout: float = 30.0) -> None:
             raise BenchError(f"{child.name} exited with status {child.process.returncode}:\n{child.log_tail()}")
         try:
             response = httpx.get(url, timeout=2.0)
-            if response.status_code == 200:
+            if response.status_code == status:
                 return
             last = f"status {response.status_code}"
         except httpx.HTTPError as exc:

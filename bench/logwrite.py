@@ -52,6 +52,10 @@ from typing import Any
 import aiosqlite
 import asyncpg
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _support import warn_if_busy  # the helper module sits beside this script
+
 from displayd.config import Settings
 from displayd.db import migrate
 from displayd.db.session import create_engine, create_sessionmaker
@@ -316,10 +320,7 @@ def main(argv: list[str] | None = None) -> int:
         del os.environ[key]
     started = time.monotonic()
     lines: list[str] = []
-    load = os.getloadavg()[0]
-    if load > 0.5:
-        print(f"warning: load average {load:.2f} before the run; other work sharing the CPUs skews the figures",
-              file=sys.stderr, flush=True)
+    warn_if_busy()
     with tempfile.TemporaryDirectory(prefix="displayd-bench-logwrite-") as tmp:
         if args.only in (None, "sqlite"):
             lines.append(run_sqlite(args, Path(tmp)))

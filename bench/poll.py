@@ -70,6 +70,7 @@ from _support import (  # the helper module sits beside this script
     sigterm_as_interrupt,
     start_bare,
     wait_ready,
+    warn_if_busy,
 )
 
 TARGET = 0.60
@@ -268,7 +269,7 @@ def measure_all(args: argparse.Namespace, wrk: str, workdir: Path, procs: Proces
 
     bare_env = {**os.environ, "BARE_STATUS": "304", "BARE_ETAG": boards[0].etag}
     bare, bare_base = start_bare(procs, workdir, name="bare", env=bare_env, cpus=args.server_cpus)
-    wait_ready_bare(bare, bare_base)
+    wait_ready(bare, f"{bare_base}/", status=304)
 
     url = f"{base}/"  # wrk takes the host from the URL; the paths come from the script
     script = workdir / "poll304.lua"
@@ -288,7 +289,7 @@ def measure_all(args: argparse.Namespace, wrk: str, workdir: Path, procs: Proces
         bare_env = {**os.environ, "BARE_STATUS": "200", "BARE_ETAG": boards[0].etag,
                     "BARE_BODY": str(workdir / "body.json")}
         bare200, bare200_base = start_bare(procs, workdir, name="bare200", env=bare_env, cpus=args.server_cpus)
-        wait_ready_bare(bare200, bare200_base, status=200)
+        wait_ready(bare200, f"{bare200_base}/")
         script = workdir / "poll200.lua"
         write_lua(script, boards, conditional=False)
         print(f"200 path: same load, no If-None-Match; the bare app answers a {len(body)}-byte body", flush=True)
@@ -302,21 +303,6 @@ def measure_all(args: argparse.Namespace, wrk: str, workdir: Path, procs: Proces
     if ratio200 is not None:
         print(f"poll 200 ratio: {ratio200:.2f} (displayd {s200['displayd'].median:.0f} req/s, "
               f"bare {s200['bare'].median:.0f} req/s)")
-
-
-def wait_ready_bare(child: Child, base: str, status: int = 304, timeout: float = 30.0) -> None:
-    """The bare app answers `status` to everything, so readiness is that status on `/`."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if child.process.poll() is not None:
-            raise BenchError(f"{child.name} exited with status {child.process.returncode}:\n{child.log_tail()}")
-        try:
-            if httpx.get(f"{base}/", timeout=2.0).status_code == status:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.1)
-    raise BenchError(f"{child.name} not ready at {base}:\n{child.log_tail()}")
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -344,10 +330,7 @@ def main(argv: list[str] | None = None) -> int:
     wrk = require_wrk()
     sigterm_as_interrupt()
     started = time.monotonic()
-    load = os.getloadavg()[0]
-    if load > 0.5:
-        print(f"warning: load average {load:.2f} before the run; other work sharing the CPUs skews the figures",
-              file=sys.stderr, flush=True)
+    warn_if_busy()
     procs = Processes()
     try:
         with tempfile.TemporaryDirectory(prefix="displayd-bench-poll-") as tmp:

@@ -81,6 +81,7 @@ from _support import (  # the helper module sits beside this script
     free_port,
     sigterm_as_interrupt,
     wait_ready,
+    warn_if_busy,
 )
 
 NETWORKS = '["127.0.0.0/8"]'
@@ -550,10 +551,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     sigterm_as_interrupt()
     os.environ["DISPLAYD_CONFIG"] = os.devnull  # the in-process board creation reads no config file
-    load = os.getloadavg()[0]
-    if load > 0.5:
-        print(f"warning: load average {load:.2f} before the run; other work sharing the CPUs skews the figures",
-              file=sys.stderr, flush=True)
+    warn_if_busy()
     started = time.monotonic()
     procs = Processes()
     try:
