@@ -15,7 +15,7 @@ from displayd.db.base import Base, BigId, UTCDateTime
 
 __all__ = [
     "ApiKey", "AuditEvent", "Base", "Board", "BoardHealth", "Campaign", "ChangeVersion", "IntegrityIncident",
-    "Rotation", "SchedulerState", "Slogan",
+    "IssuedContent", "Rotation", "SchedulerState", "Slogan", "UiSession",
 ]
 
 
@@ -31,6 +31,22 @@ class ApiKey(Base):
     prefix: Mapped[str] = mapped_column(String(12))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    # Written in batches (at most once a minute per key), never on a request's own path.
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+
+
+class UiSession(Base):
+    """A dashboard session opened with a staff key. The cookie carries a random token; only its
+    SHA-256 is kept. Sign-out sets `ended_at`; a revoked key ends every session opened with it."""
+
+    __tablename__ = "ui_session"
+    __table_args__ = (Index("ix_ui_session_key_id", "key_id"),)
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)  # SHA-256 of the cookie's token
+    key_id: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
 
 
 class Slogan(Base):
@@ -52,6 +68,8 @@ class Slogan(Base):
     retired_by: Mapped[str | None] = mapped_column(String(100), nullable=True)
     retired_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     retire_reason: Mapped[str | None] = mapped_column(String(500), nullable=True)
+    # Everyone who edited a revision of the draft (four-eyes: none of them may approve it).
+    edited_by: Mapped[list[str]] = mapped_column(JSON, default=list)
 
 
 class AuditEvent(Base):
@@ -189,10 +207,14 @@ class BoardHealth(Base):
 
 
 class IntegrityIncident(Base):
-    """A board reported content displayd never issued to it."""
+    """A board reported content displayd never issued to it: at most one row per board per
+    slot (`slot_key`), however many times it is reported."""
 
     __tablename__ = "integrity_incident"
-    __table_args__ = (Index("ix_integrity_incident_board_id", "board_id", "at"),)
+    __table_args__ = (
+        Index("ix_integrity_incident_board_id", "board_id", "at"),
+        UniqueConstraint("board_id", "slot_key", name="uq_integrity_incident_board_id"),
+    )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     board_id: Mapped[str] = mapped_column(String(64))
@@ -200,6 +222,18 @@ class IntegrityIncident(Base):
     source: Mapped[str] = mapped_column(String(10))
     reported_hash: Mapped[str] = mapped_column(String(100))
     detail: Mapped[str | None] = mapped_column(String(300), nullable=True)
+    slot_key: Mapped[str | None] = mapped_column(String(40), nullable=True)
+
+
+class IssuedContent(Base):
+    """Every content hash displayd ever gave a board, once: what a board's reported hash is
+    checked against (one indexed query per batch, and it outlives the detailed log)."""
+
+    __tablename__ = "issued_content"
+
+    board_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    content_hash: Mapped[str] = mapped_column(String(71), primary_key=True)
+    first_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
 class SchedulerState(Base):
