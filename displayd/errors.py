@@ -8,6 +8,7 @@
     ├── ResourceNotFound    404 not_found
     ├── Conflict            409 conflict
     ├── RangeTooLarge       422 range_too_large
+    ├── PlanFailed          422 plan_error
     └── Unavailable         503 unavailable
 """
 
@@ -18,6 +19,7 @@ __all__ = [
     "DisplaydError",
     "InvalidInput",
     "NotPermitted",
+    "PlanFailed",
     "RangeTooLarge",
     "ResourceNotFound",
     "Unauthenticated",
@@ -65,6 +67,13 @@ class Conflict(DisplaydError):
 class RangeTooLarge(DisplaydError):
     status_code = 422
     code = "range_too_large"
+
+
+class PlanFailed(DisplaydError):
+    """A board's plan cannot be computed (a `plan_error`); the board is idle meanwhile."""
+
+    status_code = 422
+    code = "plan_error"
 
 
 class Unavailable(DisplaydError):

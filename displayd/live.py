@@ -37,7 +37,7 @@ class Live:
     async def refresh(self) -> None:
         async with self._lock:
             async with self.sessionmaker() as session:
-                self.state.snapshot = await snapshots.load(session)
+                self.state.snapshot = await snapshots.load(session, on_error=self._count_plan_error)
             # The snapshot lives until the next change: move it (and everything else long-lived)
             # out of the collector's sight, so full collections at a slot boundary stay short.
             # (Unfreeze first, so earlier snapshots' cycles can still be collected.) A full
@@ -51,6 +51,9 @@ class Live:
                 gc.freeze()
         for listener in self.listeners:
             await listener()
+
+    def _count_plan_error(self) -> None:
+        self.state.metrics.plan_errors += 1
 
     async def watch(self) -> None:
         while True:

@@ -23,6 +23,7 @@ Metric names (all prefixed `displayd_`):
 | `displayd_boards_unreachable` | gauge | (from the database, so every replica agrees) |
 | `displayd_slot_lateness_seconds` | histogram | (how late each slot boundary job ran) |
 | `displayd_scheduler_leader` | gauge | (1 in the process that pushes, 0 elsewhere) |
+| `displayd_plan_errors_total` | counter | (a campaign or board whose plan raised; see `plan_error` logs) |
 """
 
 from __future__ import annotations
@@ -82,8 +83,8 @@ class Histogram:
 class Metrics:
     """What this process counted since it started; read by `DisplaydCollector` at scrape time."""
 
-    __slots__ = ("boards_unreachable", "incidents_push", "polls", "polls_not_modified", "push_latency",
-                 "pushes_delivered", "pushes_failed", "slot_lateness")
+    __slots__ = ("boards_unreachable", "incidents_push", "plan_errors", "polls", "polls_not_modified",
+                 "push_latency", "pushes_delivered", "pushes_failed", "slot_lateness")
 
     def __init__(self) -> None:
         self.polls = 0
@@ -91,6 +92,7 @@ class Metrics:
         self.pushes_delivered = 0
         self.pushes_failed = 0
         self.incidents_push = 0
+        self.plan_errors = 0  # (campaign, board) pairs whose plan raised, once per snapshot each
         self.boards_unreachable: int | None = None  # refreshed from the database before each scrape
         self.push_latency = Histogram(PUSH_LATENCY_BUCKETS)
         self.slot_lateness = Histogram(SLOT_LATENESS_BUCKETS)
@@ -136,6 +138,9 @@ class DisplaydCollector(Collector):
                                     "(5 failed slots in a row).", value=metrics.boards_unreachable)
         yield metrics.slot_lateness.family("displayd_slot_lateness_seconds",
                                            "How late each slot boundary job ran after its instant.")
+        yield CounterMetricFamily("displayd_plan_errors", "Planning faults: a campaign or board whose plan "
+                                  "raised and was left out (see the plan_error log events).",
+                                  value=metrics.plan_errors)
         scheduler = getattr(self.state, "scheduler", None)
         leader = 1 if scheduler is not None and scheduler.leader else 0
         yield GaugeMetricFamily("displayd_scheduler_leader", "1 if this process leads the scheduler (pushes).",

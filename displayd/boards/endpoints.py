@@ -43,6 +43,7 @@ def _health(request: Request, board_id: str, row: BoardHealthRow | None) -> Boar
         consecutive_failures=row.consecutive_failures, reachable=row.unreachable_since is None,
         unreachable_since=row.unreachable_since, integrity_incidents=row.integrity_incidents,
         last_incident_at=row.last_incident_at)
+    health.plan_error = request.app.state.snapshot.board_error(board_id)
     polled = request.app.state.polls.last_poll.get(board_id)
     if polled is not None and (health.last_poll_at is None or polled > health.last_poll_at):
         health.last_poll_at = polled

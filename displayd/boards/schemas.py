@@ -57,6 +57,8 @@ class BoardHealth(BaseModel):
     unreachable_since: datetime | None = Field(None, description="When it became unreachable (UTC).")
     integrity_incidents: int = Field(0, description="Times it reported content displayd never issued.")
     last_incident_at: datetime | None = Field(None, description="Last integrity incident (UTC).")
+    plan_error: str | None = Field(None, description="Why (part of) the board's plan cannot be computed; the "
+                                                     "campaign at fault is left out, or the board is idle.")
 
 
 class BoardOut(BaseModel):

@@ -5,16 +5,24 @@ whenever something boards can see changes (`displayd.changes`), and swapped in w
 answers "what does board B show at t" without I/O: each board's current showing is
 rendered once, with its JSON and text bodies and ETags encoded, and reused until the
 instant it may next change.
+
+Planning faults stay where they are. A campaign whose row cannot be planned at all is left
+out when the snapshot loads; a campaign whose plan raises for one board is left out of that
+board's plan (each campaign targeting the board is tried alone to find which); a board whose
+plan still fails is idle and tried again a minute later. Each is a `plan_error` (logged with
+the campaign and board ids, counted, listed in `errors`): every other board keeps its plan.
 """
 
 from __future__ import annotations
 
+import itertools
 import json
+import logging
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
-from typing import Any
+from datetime import datetime, timedelta
+from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
@@ -26,11 +34,17 @@ from displayd.campaigns import service as campaigns
 from displayd.campaigns.plan import CampaignVersions, board_assignment, board_next_change, board_timeline, versions_of
 from displayd.catalog.service import APPROVED
 from displayd.db.models import Board, Slogan
-from displayd.errors import RangeTooLarge
+from displayd.errors import PlanFailed, RangeTooLarge
 from displayd.rotation import Assignment, BoardSpec, content_hash, render_content
+
+log = logging.getLogger("displayd.plan")
 
 MAX_SCHEDULE_SLOTS = 10_000
 IDLE_MAX_AGE = 300  # an idle board with nothing ahead still re-checks every five minutes
+PLAN_RETRY = timedelta(minutes=1)  # a board whose plan failed is idle this long, then planned again
+
+T = TypeVar("T")
+ErrorKey = tuple[int | None, str | None]  # (campaign id, board id) of a planning fault
 
 
 def iso(t: datetime) -> str:
@@ -99,6 +113,9 @@ class Snapshot:
     campaign_names: dict[int, str]
     campaign_zones: dict[int, str]
     slogans: dict[int, str]
+    on_error: Callable[[], None] | None = None  # counts each new planning fault (metrics)
+    errors: dict[ErrorKey, str] = field(default_factory=dict)
+    _excluded: dict[str, frozenset[int]] = field(default_factory=dict)  # board → campaigns left out of its plan
     _showing: dict[str, Showing] = field(default_factory=dict)
 
     def showing(self, board_id: str, t: datetime) -> Showing:
@@ -107,13 +124,83 @@ class Snapshot:
         if cached is not None and cached.covers(t):
             return cached
         board = self.boards[board_id]
-        assignment = board_assignment(self.campaigns, board.spec, t) if board.enabled else None
-        until = board_next_change(self.campaigns, board.spec, t) if board.enabled else None
-        if assignment is not None:
-            until = assignment.ends_at if until is None else min(until, assignment.ends_at)
-        showing = self._render(board, assignment, since=t, until=until)
+        try:
+            showing = self._plan(board, lambda campaigns: self._showing_at(board, campaigns, t))
+        except PlanFailed:
+            showing = self._render(board, None, since=t, until=t + PLAN_RETRY)
         self._showing[board_id] = showing
         return showing
+
+    def _showing_at(self, board: BoardView, campaigns: Sequence[CampaignVersions], t: datetime) -> Showing:
+        if not board.enabled:
+            return self._render(board, None, since=t, until=None)
+        assignment = board_assignment(campaigns, board.spec, t)
+        until = board_next_change(campaigns, board.spec, t)
+        if assignment is not None:
+            until = assignment.ends_at if until is None else min(until, assignment.ends_at)
+        return self._render(board, assignment, since=t, until=until)
+
+    def timeline(self, board_id: str, start: datetime, end: datetime, *,
+                 limit: int | None = None) -> list[Assignment]:
+        """The board's assignments over [start, end) (at most `limit`), planned like `showing`:
+        without the campaigns that fail for it. PlanFailed if it cannot be planned at all."""
+        board = self.boards[board_id]
+        if not board.enabled:
+            return []
+        return self._plan(board, lambda campaigns: list(
+            itertools.islice(board_timeline(campaigns, board.spec, start, end), limit)))
+
+    def _plan(self, board: BoardView, compute: Callable[[Sequence[CampaignVersions]], T]) -> T:
+        """`compute(campaigns)` for this board; a campaign that makes it raise is left out.
+
+        Costs nothing while planning works. When it raises, each campaign that could show on
+        the board is tried alone; those that fail (while others do not) are excluded from this
+        board's plans for the snapshot's life (a change rebuilds it and tries them again).
+        Otherwise the board itself is at fault: PlanFailed."""
+        board_id = board.spec.id
+        excluded = self._excluded.get(board_id, frozenset())
+        campaigns = [c for c in self.campaigns if c.current.id not in excluded] if excluded else self.campaigns
+        try:
+            return compute(campaigns)
+        except Exception as exc:
+            failure: Exception = exc
+        broken: dict[int, Exception] = {}
+        candidates = [c for c in campaigns if _may_target(c, board.spec)]
+        for campaign in candidates:
+            try:
+                compute([campaign])
+            except Exception as exc:
+                broken[campaign.current.id] = exc
+        # When every campaign fails alone, the fault is the board's (its settings, its content),
+        # not theirs: leaving them all out would only hide it.
+        if broken and len(broken) < len(candidates):
+            for campaign_id, exc in broken.items():
+                self.report(campaign_id, board_id, exc)
+            self._excluded[board_id] = excluded | broken.keys()
+            try:
+                return compute([c for c in campaigns if c.current.id not in broken])
+            except Exception as exc:
+                failure = exc
+        self.report(None, board_id, failure)
+        raise PlanFailed(f"the plan of board {board_id} cannot be computed: {_describe(failure)}")
+
+    def report(self, campaign_id: int | None, board_id: str | None, exc: BaseException) -> None:
+        """Note a planning fault once per (campaign, board) for this snapshot."""
+        key = (campaign_id, board_id)
+        if key in self.errors:
+            return
+        self.errors[key] = _describe(exc)
+        log.error("planning failed for campaign %s on board %s: %s", campaign_id, board_id, self.errors[key],
+                  exc_info=exc, extra={"event": "plan_error", "campaign_id": campaign_id, "board_id": board_id})
+        if self.on_error is not None:
+            self.on_error()
+
+    def board_error(self, board_id: str) -> str | None:
+        """What stops (part of) this board's plan, if anything does."""
+        for (campaign_id, board), message in self.errors.items():
+            if board == board_id:
+                return message if campaign_id is None else f"campaign {campaign_id}: {message}"
+        return None
 
     def content(self, board: BoardView, slogan_id: int) -> tuple[dict[str, Any], str]:
         content = render_content(slogan_id, self.slogans[slogan_id], charset=board.charset,
@@ -145,37 +232,55 @@ class Snapshot:
 
     def schedule(
         self, board_id: str, start: datetime, end: datetime
-    ) -> Iterator[tuple[Assignment, dict[str, Any], str]]:
+    ) -> list[tuple[Assignment, dict[str, Any], str]]:
         """The board's planned showings over [start, end) with their content and hash."""
         board = self.boards[board_id]
-        if not board.enabled:
-            return
-        for count, assignment in enumerate(board_timeline(self.campaigns, board.spec, start, end), start=1):
-            if count > MAX_SCHEDULE_SLOTS:
-                raise RangeTooLarge(f"the range holds more than {MAX_SCHEDULE_SLOTS} slots; ask for a shorter one")
-            content, digest = self.content(board, assignment.slogan_id)
-            yield assignment, content, digest
+        assignments = self.timeline(board_id, start, end, limit=MAX_SCHEDULE_SLOTS + 1)
+        if len(assignments) > MAX_SCHEDULE_SLOTS:
+            raise RangeTooLarge(f"the range holds more than {MAX_SCHEDULE_SLOTS} slots; ask for a shorter one")
+        return [(a, *self.content(board, a.slogan_id)) for a in assignments]
 
     def local(self, campaign_id: int, t: datetime) -> str:
         return t.astimezone(ZoneInfo(self.campaign_zones[campaign_id])).isoformat()
 
 
-async def load(session: AsyncSession) -> Snapshot:
-    """Read what boards can see, in one transaction, into a new Snapshot."""
+def _describe(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}"[:300]
+
+
+def _may_target(campaign: CampaignVersions, board: BoardSpec) -> bool:
+    return campaign.current.targets.includes(board) or (
+        campaign.before is not None and campaign.before.targets.includes(board))
+
+
+async def load(session: AsyncSession, *, on_error: Callable[[], None] | None = None) -> Snapshot:
+    """Read what boards can see, in one transaction, into a new Snapshot. A campaign or board
+    row that cannot be planned is left out (a `plan_error`), never the whole snapshot."""
     version = await changes.current_version(session)
     slogans = {row.id: row.text for row in await session.execute(
         select(Slogan.id, Slogan.text).where(Slogan.status == APPROVED))}
     campaign_rows = await campaigns.all_live(session)
     board_rows = await boards.all_live(session)
-    return Snapshot(
-        version=version,
-        boards={b.id: BoardView.of(b) for b in board_rows},
-        token_boards={b.token_hash: b.id for b in board_rows},
-        campaigns=[versions_of(c, slogans.keys()) for c in campaign_rows],
-        campaign_names={c.id: c.name for c in campaign_rows},
-        campaign_zones={c.id: c.timezone for c in campaign_rows},
-        slogans=slogans,
-    )
+    snapshot = Snapshot(version=version, boards={}, token_boards={}, campaigns=[], campaign_names={},
+                        campaign_zones={}, slogans=slogans, on_error=on_error)
+    for board in board_rows:
+        try:
+            snapshot.boards[board.id] = BoardView.of(board)
+        except Exception as exc:
+            snapshot.report(None, board.id, exc)
+            continue
+        snapshot.token_boards[board.token_hash] = board.id
+    for campaign in campaign_rows:
+        snapshot.campaign_names[campaign.id] = campaign.name
+        try:
+            planned = versions_of(campaign, slogans.keys())
+            ZoneInfo(campaign.timezone)  # schedules show local times in it
+        except Exception as exc:
+            snapshot.report(campaign.id, None, exc)
+            continue
+        snapshot.campaigns.append(planned)
+        snapshot.campaign_zones[campaign.id] = campaign.timezone
+    return snapshot
 
 
 def etag_digest(etag: str) -> str | None:

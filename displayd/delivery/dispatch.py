@@ -30,8 +30,8 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from displayd.boards.snapshot import BoardView, Showing, Snapshot, iso
-from displayd.campaigns.plan import board_timeline
 from displayd.delivery.push import Pusher, PushRequest, PushResult
+from displayd.errors import PlanFailed
 from displayd.keyring import board_secret
 from displayd.logbook import store
 from displayd.logbook.store import Key, NewRow, Outcome
@@ -134,12 +134,15 @@ class Dispatcher:
         recorded = 0
         boards = list(snapshot.boards.items())
         for position, (board_id, board) in enumerate(boards, start=1):
-            if board.enabled:
-                for item in board_timeline(snapshot.campaigns, board.spec, start, end):
-                    if item.starts_at >= max(start, board.created_at) and item.ends_at <= end:
-                        _, digest = snapshot.content(board, item.slogan_id)
-                        rows.append(NewRow(board_id, item.campaign_id, item.slot_index, item.slogan_id, digest,
-                                           item.starts_at, item.ends_at, "missed", "displayd was not running"))
+            try:
+                planned = snapshot.timeline(board_id, start, end)
+            except PlanFailed:
+                planned = []  # a plan_error, logged and counted by the snapshot
+            for item in planned:
+                if item.starts_at >= max(start, board.created_at) and item.ends_at <= end:
+                    _, digest = snapshot.content(board, item.slogan_id)
+                    rows.append(NewRow(board_id, item.campaign_id, item.slot_index, item.slogan_id, digest,
+                                       item.starts_at, item.ends_at, "missed", "displayd was not running"))
             if rows and (len(rows) >= store.CHUNK or position == len(boards)):
                 async with self.sessionmaker() as session, session.begin():
                     recorded += len(await store.insert_rows(session, rows))
@@ -231,37 +234,44 @@ class Dispatcher:
         snapshot: Snapshot = self.state.snapshot
         plan = _Plan(at=t, snapshot=snapshot, generation=self._generation)
         for board_id, board in snapshot.boards.items():
-            showing = snapshot.showing(board_id, t)
-            if showing.until is not None and (plan.next_at is None or showing.until < plan.next_at):
-                plan.next_at = showing.until
-            pushes = board.delivery in PUSHES and board.endpoint_url is not None
-            previous = self.given.get(board_id)
-            assignment = showing.assignment
-            if assignment is None:
-                if pushes and previous is not None and previous.key is not None:
-                    plan.blanks.append(self._blank(board, showing.until, t))
-                plan.given[board_id] = Given(None, None)
-                continue
-            key = (board_id, assignment.campaign_id, assignment.slot_index)
-            if previous is not None and previous.key == key:
-                if previous.content_hash != showing.content_hash and pushes:
-                    plan.blanks.append(self._blank(board, assignment.ends_at, t))
-                    plan.given[board_id] = Given(key, showing.content_hash)
-                continue
-            if not pushes:
-                status = "not_pushed"
-            elif self.health.get(board_id, Health()).circuit_open(t):
-                status = "skipped"
-            else:
-                status = "pending"
-                plan.shows[key] = self._show(board, showing, t)
-            assert showing.content_hash is not None
-            plan.rows.append(NewRow(board_id, assignment.campaign_id, assignment.slot_index, assignment.slogan_id,
-                                    showing.content_hash, assignment.starts_at, assignment.ends_at, status,
-                                    "board unreachable: not tried" if status == "skipped" else None))
-            plan.given[board_id] = Given(key, showing.content_hash)
+            try:
+                self._plan_board(plan, board, t)
+            except Exception as exc:  # one board's fault never costs the others their slot
+                snapshot.report(None, board_id, exc)
         plan.rows.sort(key=lambda row: row.push_status != "pending")  # pushes are claimed first (`sync`)
         return plan
+
+    def _plan_board(self, plan: _Plan, board: BoardView, t: datetime) -> None:
+        board_id = board.spec.id
+        showing = plan.snapshot.showing(board_id, t)
+        if showing.until is not None and (plan.next_at is None or showing.until < plan.next_at):
+            plan.next_at = showing.until
+        pushes = board.delivery in PUSHES and board.endpoint_url is not None
+        previous = self.given.get(board_id)
+        assignment = showing.assignment
+        if assignment is None:
+            if pushes and previous is not None and previous.key is not None:
+                plan.blanks.append(self._blank(board, showing.until, t))
+            plan.given[board_id] = Given(None, None)
+            return
+        key = (board_id, assignment.campaign_id, assignment.slot_index)
+        if previous is not None and previous.key == key:
+            if previous.content_hash != showing.content_hash and pushes:
+                plan.blanks.append(self._blank(board, assignment.ends_at, t))
+                plan.given[board_id] = Given(key, showing.content_hash)
+            return
+        if not pushes:
+            status = "not_pushed"
+        elif self.health.get(board_id, Health()).circuit_open(t):
+            status = "skipped"
+        else:
+            status = "pending"
+            plan.shows[key] = self._show(board, showing, t)
+        assert showing.content_hash is not None
+        plan.rows.append(NewRow(board_id, assignment.campaign_id, assignment.slot_index, assignment.slogan_id,
+                                showing.content_hash, assignment.starts_at, assignment.ends_at, status,
+                                "board unreachable: not tried" if status == "skipped" else None))
+        plan.given[board_id] = Given(key, showing.content_hash)
 
     async def stop(self) -> None:
         """Wait for deliveries under way (they end by their slots' ends)."""

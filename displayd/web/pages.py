@@ -17,6 +17,7 @@ from fastapi.responses import FileResponse, RedirectResponse
 
 from displayd.auth.keys import hash_secret, principal_for_key
 from displayd.auth.roles import Permission, Principal
+from displayd.boards.snapshot import Snapshot
 from displayd.campaigns import service as campaigns
 from displayd.web.plan import CampaignWeek, week_plans
 from displayd.web.render import SECURITY_HEADERS, Markup, join, page, tag
@@ -95,12 +96,31 @@ async def logout(request: Request) -> Response:
     return response
 
 
+def _plan_alerts(snapshot: Snapshot) -> Markup:
+    """The planning faults this process knows of: what is left out of which board's plan."""
+    if not snapshot.errors:
+        return Markup("")
+    items = []
+    for (campaign_id, board_id), message in sorted(snapshot.errors.items(), key=lambda e: str(e[0])):
+        if campaign_id is None:
+            what = f"Bảng {board_id} tạm để trống"
+        else:
+            name = snapshot.campaign_names.get(campaign_id, "?")
+            what = f"Đợt #{campaign_id} ({name}) bị bỏ khỏi " + (f"kế hoạch của bảng {board_id}" if board_id
+                                                                else "mọi kế hoạch")
+        items.append(tag("li", f"{what}: {message}", data_campaign=campaign_id or "", data_board=board_id or ""))
+    return Markup('<section class="alert plan-errors" role="alert"><h2>Lỗi lập kế hoạch</h2>'
+                  '<p>Các bảng khác vẫn chạy bình thường. Sửa hoặc xoá đợt bị lỗi.</p>'
+                  f'<ul>{join(items)}</ul></section>')
+
+
 @router.get("/ui")
 async def dashboard(request: Request) -> Response:
     who = await _reader(request)
     if who is None:
         return _to_login()
-    return page("dashboard.html", title="Bảng điện tử", nav=_nav(who, "/ui"))
+    return page("dashboard.html", title="Bảng điện tử", nav=_nav(who, "/ui"),
+                alerts=_plan_alerts(request.app.state.snapshot))
 
 
 @router.get("/ui/log")
@@ -146,10 +166,13 @@ async def week_plan(request: Request) -> Response:
         return _to_login()
     async with request.app.state.sessionmaker() as session:
         rows = await campaigns.all_live(session)
-    plans = week_plans(rows, request.app.state.snapshot.slogans, request.app.state.clock())
+    snapshot: Snapshot = request.app.state.snapshot
+    plans = week_plans(rows, snapshot.slogans, request.app.state.clock(),
+                       on_error=lambda campaign_id, exc: snapshot.report(campaign_id, None, exc))
     body = join([_plan_section(p) for p in plans]) or tag(
         "p", "Không có đợt tuyên truyền nào chạy trong tuần này.", class_="empty")
-    return page("plan.html", title="Kế hoạch tuần này", nav=_nav(who, "/ui/plan"), plans=body)
+    return page("plan.html", title="Kế hoạch tuần này", nav=_nav(who, "/ui/plan"), plans=body,
+                alerts=_plan_alerts(snapshot))
 
 
 @router.get("/ui/static/{name}")

@@ -12,7 +12,7 @@ account for higher-priority campaigns pre-empting it on a particular board — t
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, Protocol
@@ -144,8 +144,20 @@ def week_plan(campaign: CampaignLike, slogans: Mapping[int, str], now: datetime)
     )
 
 
-def week_plans(campaigns: Sequence[CampaignLike], slogans: Mapping[int, str], now: datetime) -> list[CampaignWeek]:
-    """Running first (by priority, highest first), then upcoming ones by start."""
-    plans = [p for c in campaigns if (p := week_plan(c, slogans, now)) is not None]
+def week_plans(campaigns: Sequence[CampaignLike], slogans: Mapping[int, str], now: datetime,
+               on_error: Callable[[int, Exception], None] | None = None) -> list[CampaignWeek]:
+    """Running first (by priority, highest first), then upcoming ones by start. A campaign whose
+    plan raises is left out and handed to `on_error`: the others are still shown."""
+    plans: list[CampaignWeek] = []
+    for campaign in campaigns:
+        try:
+            plan = week_plan(campaign, slogans, now)
+        except Exception as exc:
+            if on_error is None:
+                raise
+            on_error(campaign.id, exc)
+            continue
+        if plan is not None:
+            plans.append(plan)
     starts = {c.id: c.starts_at for c in campaigns}
     return sorted(plans, key=lambda p: (p.state != "running", -p.priority, starts[p.id], p.id))

@@ -18,6 +18,7 @@
     const h = board.health || {};
     const now = Date.now();
     if (h.last_incident_at && now - Date.parse(h.last_incident_at) < DAY_MS) return ["integrity", "Sự cố toàn vẹn"];
+    if (h.plan_error) return ["plan", "Lỗi kế hoạch"];
     if (!h.reachable) return ["down", "Mất liên lạc"];
     if (h.consecutive_failures > 0 || h.last_push_status === "failed") return ["warn", "Lỗi gần đây"];
     if (board.delivery === "poll" && board.enabled &&
@@ -87,6 +88,9 @@
       push.textContent = ui.time(h.last_push_at, zone) + result + failures + error;
     }
     node.querySelector(".poll").textContent = ui.time(h.last_poll_at, zone);
+    const planError = node.querySelector(".plan-error");
+    planError.textContent = h.plan_error || "";
+    planError.hidden = !h.plan_error;
     node.querySelector(".incidents").textContent = h.integrity_incidents
       ? `${h.integrity_incidents} (gần nhất ${ui.time(h.last_incident_at, zone)})` : "0";
     return node;
