@@ -174,8 +174,8 @@ class Snapshot:
         # When every campaign fails alone, the fault is the board's (its settings, its content),
         # not theirs: leaving them all out would only hide it.
         if broken and len(broken) < len(candidates):
-            for campaign_id, exc in broken.items():
-                self.report(campaign_id, board_id, exc)
+            for campaign_id, fault in broken.items():
+                self.report(campaign_id, board_id, fault)
             self._excluded[board_id] = excluded | broken.keys()
             try:
                 return compute([c for c in campaigns if c.current.id not in broken])
