@@ -93,7 +93,15 @@ class Showing:
     text: bytes
     etag: str
     text_etag: str
-    digest: str | None  # the content hash prefix the ETags carry
+    digest: str | None  # the content hash (hex, without `sha256:`) the ETags carry
+
+    @property
+    def slot_key(self) -> str:
+        """Names the slot (or the idle stretch) this showing belongs to: what a board is
+        reported against, at most once (`integrity_incident.slot_key`)."""
+        if self.assignment is not None:
+            return f"{self.assignment.campaign_id}:{self.assignment.slot_index}"
+        return f"idle:{int(self.until.timestamp()) if self.until else 'forever'}"
 
     def covers(self, t: datetime) -> bool:
         return self.since <= t and (self.until is None or t < self.until)
@@ -224,11 +232,11 @@ class Snapshot:
             "content": content, "content_hash": digest, "valid_until": iso(assignment.ends_at),
         }
         text = "\n\n".join("\n".join(page) for page in content["pages"]) + "\n"
-        short = digest.removeprefix("sha256:")[:32]
-        tag = f"{assignment.campaign_id}-{assignment.slot_index}-{short}"
+        hex_digest = digest.removeprefix("sha256:")
+        tag = f"{assignment.campaign_id}-{assignment.slot_index}-{hex_digest}"
         return Showing(board_id, since, until, assignment, content, digest, document, _json(document),
                        text.encode("ascii" if board.charset == "ascii" else "utf-8"), f'"{tag}"', f'"{tag}-text"',
-                       short)
+                       hex_digest)
 
     def schedule(
         self, board_id: str, start: datetime, end: datetime
@@ -283,9 +291,13 @@ async def load(session: AsyncSession, *, on_error: Callable[[], None] | None = N
     return snapshot
 
 
+_HEX = frozenset("0123456789abcdef")
+
+
 def etag_digest(etag: str) -> str | None:
-    """The content hash prefix a showing ETag carries, or None for idle and foreign tags."""
+    """The content hash (64 hex digits) a showing ETag carries, or None for idle tags and
+    anything else: only a tag displayd could have made is evidence of what a board shows."""
     parts = etag.strip().removeprefix("W/").strip('"').removesuffix("-text").split("-")
-    if len(parts) != 3 or not parts[0].isdigit():
+    if len(parts) != 3 or not parts[0].isdigit() or len(parts[2]) != 64 or not _HEX.issuperset(parts[2]):
         return None
     return parts[2]

@@ -75,6 +75,7 @@ class _Push:
     request: PushRequest
     key: Key | None          # None for blanks: they have no rotation row
     sent_hash: str | None
+    slot_key: str            # what a board's report is an incident of, at most once (`store.Incident`)
 
 
 @dataclass
@@ -103,6 +104,7 @@ class Dispatcher:
     health: dict[str, Health] = field(default_factory=dict)
     _deliveries: set[asyncio.Task[None]] = field(default_factory=set)
     _secrets: dict[str, str] = field(default_factory=dict)
+    _issued: set[tuple[str, str]] = field(default_factory=set)  # (board, content hash) known to be recorded
     _prepared: _Plan | None = None
     _generation: int = 0  # moves on every sync: a plan made before another sync is stale
 
@@ -192,10 +194,14 @@ class Dispatcher:
             for number, claim in enumerate(claims):
                 async with self.sessionmaker() as session, session.begin():
                     inserted = await store.insert_rows(session, claim)
+                    issued = {(row.board_id, row.content_hash) for row in claim if row.key in inserted} - self._issued
+                    if issued:  # only content this leader has not given the board before: rarely any
+                        await store.note_issued(session, issued, plan.at)
                     if number == 0:
                         await store.set_handled_until(session, plan.at, self.name)
                 # Committed: these boards were given their slot, even if a later claim fails
                 # (the boards of a failed claim are tried again at the next call).
+                self._issued |= issued
                 if number == 0:
                     self._generation += 1  # a plan made before this is stale
                 self.given.update((row.board_id, plan.given[row.board_id]) for row in claim)
@@ -301,7 +307,7 @@ class Dispatcher:
         request = PushRequest(board_id=board.spec.id, url=board.endpoint_url, body=body.encode(),
                               webhook_id=f"{key[0]}:{key[1]}:{key[2]}", secret=self._secret(board),
                               deadline=self._deadline(assignment.ends_at, now))
-        return _Push(request, key, showing.content_hash)
+        return _Push(request, key, showing.content_hash, showing.slot_key)
 
     def _blank(self, board: BoardView, until: datetime | None, now: datetime) -> _Push:
         assert board.endpoint_url is not None
@@ -310,7 +316,7 @@ class Dispatcher:
         request = PushRequest(board_id=board.spec.id, url=board.endpoint_url, body=body.encode(),
                               webhook_id=f"{board.spec.id}:blank:{int(now.timestamp() * 1000)}",
                               secret=self._secret(board), deadline=self._deadline(until, now))
-        return _Push(request, None, None)
+        return _Push(request, None, None, f"blank:{int(now.timestamp())}")
 
     async def _deliver(self, sends: list[tuple[list[_Push], asyncio.Task[list[PushResult]]]]) -> None:
         try:
@@ -325,7 +331,7 @@ class Dispatcher:
         loop_now = asyncio.get_running_loop().time()
         outcomes: list[Outcome] = []
         health_rows: list[dict[str, Any]] = []
-        suspicious: list[tuple[str, str, str | None]] = []
+        suspicious: list[tuple[_Push, str]] = []
         metrics = getattr(self.state, "metrics", None)
         for push, result in zip(pushes, results, strict=True):
             finished = now - timedelta(seconds=max(0.0, loop_now - result.finished_at))
@@ -336,7 +342,7 @@ class Dispatcher:
                                         finished if result.delivered else None))
             health_rows.append(self._health_after(board_id, result, finished))
             if result.reported_hash is not None and result.reported_hash != push.sent_hash:
-                suspicious.append((board_id, result.reported_hash, push.sent_hash))
+                suspicious.append((push, result.reported_hash))
             if metrics is not None:
                 metrics.pushed(delivered=result.delivered,
                                seconds=None if result.latency_ms is None else result.latency_ms / 1000)
@@ -347,15 +353,20 @@ class Dispatcher:
         async with self.sessionmaker() as session, session.begin():
             await store.record_results(session, outcomes)
             await store.save_health(session, health_rows)
-            for board_id, reported, sent in suspicious:
-                if not await store.was_issued(session, board_id, reported):
-                    await store.record_incident(
-                        session, board_id=board_id, at=now, source="push", reported_hash=reported,
-                        detail=f"board reports {reported[:40]} after being sent {sent or 'a blank'}")
+            for start in range(0, len(suspicious), store.CHUNK):
+                chunk = suspicious[start:start + store.CHUNK]
+                issued = await store.issued_among(session, {(push.request.board_id, reported)
+                                                            for push, reported in chunk})
+                incidents = [store.Incident(push.request.board_id, push.slot_key, now, "push", reported,
+                                            f"board reports {reported[:40]} after being sent "
+                                            f"{push.sent_hash or 'a blank'}")
+                             for push, reported in chunk if (push.request.board_id, reported) not in issued]
+                for incident in await store.record_incidents(session, incidents):
                     if metrics is not None:
                         metrics.incidents_push += 1
-                    log.error("integrity incident on %s: it shows content displayd never issued", board_id,
-                              extra={"event": "integrity_incident", "board_id": board_id, "source": "push"})
+                    log.error("integrity incident on %s: it shows content displayd never issued", incident.board_id,
+                              extra={"event": "integrity_incident", "board_id": incident.board_id,
+                                     "source": "push"})
 
     def _health_after(self, board_id: str, result: PushResult, at: datetime) -> dict[str, Any]:
         health = self.health.setdefault(board_id, Health())

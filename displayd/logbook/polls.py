@@ -4,14 +4,20 @@
 first poll of each (board, campaign, slot), and an `If-None-Match` naming content this
 process did not give that board. `flush()`, every couple of seconds, writes
 `first_polled_at`, `board_health.last_poll_at`, and checks the suspicious ETags against
-the rotation log: content displayd never issued to that board is an integrity incident.
+the content issued to each board: content displayd never issued to that board is an
+integrity incident.
+
+Work is bounded whatever a board sends: `If-None-Match` is read for at most MAX_ETAGS tags
+(by the poll path), a board is suspected at most once per slot, a flush checks at most one
+chunk of suspects with one query, and a board gets at most one incident per slot.
 """
 
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -27,6 +33,7 @@ log = logging.getLogger("displayd.polls")
 FLUSH_SECONDS = 2.0
 MARK_PATIENCE = timedelta(seconds=60)  # how long a poll waits for the leader to write its slot's row
 ISSUED_PER_BOARD = 64
+CHECKED_LIMIT = 200_000
 
 
 class PollRecorder:
@@ -37,23 +44,32 @@ class PollRecorder:
         self._marks: dict[Key, datetime] = {}
         self._marked: set[Key] = set()
         self._issued: dict[str, list[str]] = {}
-        self._suspects: dict[tuple[str, str], datetime] = {}
+        self._suspects: dict[tuple[str, str], tuple[str, datetime]] = {}  # (board, slot key) → (digest, when)
+        self._checked: set[tuple[str, str]] = set()  # (board, slot key) already suspected once
         self._dirty_polls: set[str] = set()
         self._noted: dict[str, Showing] = {}
         self.incidents = 0
 
-    def seen(self, board_id: str, showing: Showing, now: datetime, if_none_match: str | None,
-             matched: bool) -> None:
+    def seen(self, board_id: str, showing: Showing, now: datetime, tags: Sequence[str], matched: bool) -> None:
+        """A poll answered with `showing`; `tags` are the (at most MAX_ETAGS) If-None-Match tags."""
         self.last_poll[board_id] = now
         self._dirty_polls.add(board_id)
         if self._noted.get(board_id) is not showing:  # once per showing, not per poll
             self._noted[board_id] = showing
             self._note(board_id, showing, now)
-        if if_none_match and not matched:
-            for tag in if_none_match.split(","):
-                digest = etag_digest(tag)
-                if digest is not None and digest not in self._issued.get(board_id, ()):
-                    self._suspects.setdefault((board_id, digest), now)
+        if tags and not matched:
+            self._suspect(board_id, showing, tags, now)
+
+    def _suspect(self, board_id: str, showing: Showing, tags: Sequence[str], now: datetime) -> None:
+        key = (board_id, showing.slot_key)
+        if key in self._suspects or key in self._checked:
+            return
+        issued = self._issued.get(board_id, ())
+        for tag in tags:
+            digest = etag_digest(tag)
+            if digest is not None and digest not in issued:
+                self._suspects[key] = (digest, now)
+                return
 
     def _note(self, board_id: str, showing: Showing, now: datetime) -> None:
         assignment = showing.assignment
@@ -81,29 +97,38 @@ class PollRecorder:
         now = self.clock()
         marks = list(self._marks.items())
         polls = [(b, self.last_poll[b]) for b in self._dirty_polls]
-        suspects = list(self._suspects.items())
+        suspects = list(itertools.islice(self._suspects.items(), store.CHUNK))  # the rest wait for the next flush
         if not (marks or polls or suspects):
             return
         self._dirty_polls.clear()
-        self._suspects.clear()
+        for suspect, _ in suspects:
+            del self._suspects[suspect]
+        if len(self._checked) > CHECKED_LIMIT:  # old slots never come back
+            self._checked.clear()
+        self._checked.update(suspect for suspect, _ in suspects)
         async with self.sessionmaker() as session, session.begin():
             found = await store.mark_polled(session, marks) if marks else set()
             if polls:
                 await _save_last_polls(session, polls)
-            for (board_id, digest), at in suspects:
-                if not await store.was_issued(session, board_id, "sha256:" + digest):
-                    await store.record_incident(session, board_id=board_id, at=at, source="poll",
-                                                reported_hash="sha256:" + digest,
-                                                detail="If-None-Match names content never issued to this board")
-                    self.incidents += 1
-                    log.error("integrity incident on %s: it polls with content displayd never issued", board_id,
-                              extra={"event": "integrity_incident", "board_id": board_id, "source": "poll"})
+            if suspects:
+                await self._check(session, suspects)
         for key, at in marks:
             if key in found or now - at > MARK_PATIENCE:
                 self._marks.pop(key, None)
                 self._marked.add(key)
-        if len(self._marked) > 200_000:  # old slots never come back
+        if len(self._marked) > CHECKED_LIMIT:  # old slots never come back
             self._marked.clear()
+
+    async def _check(self, session: AsyncSession, suspects: list[tuple[tuple[str, str], tuple[str, datetime]]]) -> None:
+        reported = {(board_id, "sha256:" + digest) for (board_id, _), (digest, _) in suspects}
+        issued = await store.issued_among(session, reported)
+        incidents = [store.Incident(board_id, slot_key, at, "poll", "sha256:" + digest,
+                                    "If-None-Match names content never issued to this board")
+                     for (board_id, slot_key), (digest, at) in suspects if (board_id, "sha256:" + digest) not in issued]
+        for incident in await store.record_incidents(session, incidents):
+            self.incidents += 1
+            log.error("integrity incident on %s: it polls with content displayd never issued", incident.board_id,
+                      extra={"event": "integrity_incident", "board_id": incident.board_id, "source": "poll"})
 
 
 async def _save_last_polls(session: AsyncSession, polls: list[tuple[str, datetime]]) -> None:

@@ -10,7 +10,7 @@ slot is never pushed twice, even by two leaders in turn.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -20,7 +20,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from displayd.db.models import BoardHealth, IntegrityIncident, Rotation, SchedulerState
+from displayd.db.models import BoardHealth, IntegrityIncident, IssuedContent, Rotation, SchedulerState
 
 Key = tuple[str, int, int]  # (board_id, campaign_id, slot_index)
 CHUNK = 2000  # rows per statement: well under SQLite's and asyncpg's parameter limits
@@ -154,12 +154,22 @@ async def fail_stale_pending(session: AsyncSession, now: datetime) -> int:
     return int(getattr(result, "rowcount", 0) or 0)
 
 
-async def was_issued(session: AsyncSession, board_id: str, content_hash_prefix: str) -> bool:
-    """Whether displayd ever gave `board_id` content whose hash starts with the prefix."""
-    found = await session.scalar(select(Rotation.id).where(
-        Rotation.board_id == board_id, Rotation.content_hash.startswith(content_hash_prefix, autoescape=True)
-    ).limit(1))
-    return found is not None
+async def note_issued(session: AsyncSession, pairs: Collection[tuple[str, str]], at: datetime) -> None:
+    """Remember that each (board, content hash) was given to that board (once: later ones are no-ops)."""
+    for chunk in _chunks(list(pairs)):
+        statement = dialect_insert(session, IssuedContent).on_conflict_do_nothing(
+            index_elements=["board_id", "content_hash"])
+        await session.execute(statement, [{"board_id": b, "content_hash": h, "first_at": at} for b, h in chunk])
+
+
+async def issued_among(session: AsyncSession, pairs: Collection[tuple[str, str]]) -> set[tuple[str, str]]:
+    """Which of at most CHUNK (board, content hash) pairs displayd ever gave: one indexed query."""
+    if not pairs:
+        return set()
+    assert len(pairs) <= CHUNK, "callers check at most one chunk of reported hashes at a time"
+    rows = await session.execute(select(IssuedContent.board_id, IssuedContent.content_hash).where(
+        tuple_(IssuedContent.board_id, IssuedContent.content_hash).in_(list(pairs))))
+    return {(row[0], row[1]) for row in rows}
 
 
 async def claim_missed_window(session: AsyncSession, not_before: datetime) -> datetime | None:
@@ -201,14 +211,40 @@ async def save_health(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> 
         await session.execute(statement, [{"integrity_incidents": 0, **row} for row in chunk])
 
 
-async def record_incident(session: AsyncSession, *, board_id: str, at: datetime, source: str, reported_hash: str,
-                          detail: str) -> None:
-    session.add(IntegrityIncident(board_id=board_id, at=at, source=source, reported_hash=reported_hash[:100],
-                                  detail=detail[:300]))
-    statement = dialect_insert(session, BoardHealth).values(board_id=board_id, consecutive_failures=0,
-                                                     integrity_incidents=1, last_incident_at=at)
-    await session.execute(statement.on_conflict_do_update(index_elements=["board_id"], set_={
-        "integrity_incidents": BoardHealth.integrity_incidents + 1, "last_incident_at": at}))
+@dataclass(frozen=True, slots=True)
+class Incident:
+    """A board showing content displayd never issued to it, in one slot (`slot_key`)."""
+
+    board_id: str
+    slot_key: str
+    at: datetime
+    source: str  # "push" or "poll"
+    reported_hash: str
+    detail: str
+
+
+async def record_incidents(session: AsyncSession, incidents: Sequence[Incident]) -> list[Incident]:
+    """Write the incidents a board does not already have for that slot (one per board and slot,
+    however often it is reported, by any process); those that were new."""
+    new: list[Incident] = []
+    for chunk in _chunks(incidents):
+        statement = dialect_insert(session, IntegrityIncident).on_conflict_do_nothing(
+            index_elements=["board_id", "slot_key"]).returning(IntegrityIncident.board_id, IntegrityIncident.slot_key)
+        result = await session.execute(statement, [
+            {"board_id": i.board_id, "slot_key": i.slot_key, "at": i.at, "source": i.source,
+             "reported_hash": i.reported_hash[:100], "detail": i.detail[:300]} for i in chunk])
+        written = {(row[0], row[1]) for row in result}
+        new.extend(i for i in chunk if (i.board_id, i.slot_key) in written)
+    per_board: dict[str, list[Incident]] = {}
+    for incident in new:
+        per_board.setdefault(incident.board_id, []).append(incident)
+    for board_id, found in per_board.items():
+        last = max(i.at for i in found)
+        statement = dialect_insert(session, BoardHealth).values(board_id=board_id, consecutive_failures=0,
+                                                                integrity_incidents=len(found), last_incident_at=last)
+        await session.execute(statement.on_conflict_do_update(index_elements=["board_id"], set_={
+            "integrity_incidents": BoardHealth.integrity_incidents + len(found), "last_incident_at": last}))
+    return new
 
 
 _POLLED = (

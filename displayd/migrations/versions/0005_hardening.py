@@ -45,9 +45,10 @@ def upgrade() -> None:
         sa.Column("first_at", UTCDateTime(), nullable=False),
         sa.PrimaryKeyConstraint("board_id", "content_hash", name=op.f("pk_issued_content")),
     )
-    # What the log already says was given (missed rows included: that content was planned).
+    # What the log already says was given (not what passed while displayd was down).
     op.execute("INSERT INTO issued_content (board_id, content_hash, first_at) "
-               "SELECT board_id, content_hash, min(starts_at) FROM rotation GROUP BY board_id, content_hash")
+               "SELECT board_id, content_hash, min(starts_at) FROM rotation WHERE push_status <> 'missed' "
+               "GROUP BY board_id, content_hash")
 
 
 def downgrade() -> None:
