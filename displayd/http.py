@@ -9,16 +9,20 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import logging
 from collections.abc import Sequence
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from displayd.errors import DisplaydError, InvalidInput
+
+log = logging.getLogger("displayd.http")
 
 
 def error_response(status: int, error: str, detail: str, headers: dict[str, str] | None = None) -> JSONResponse:
@@ -67,7 +71,18 @@ def install_error_handlers(app: FastAPI) -> None:
         code = _HTTP_CODES.get(exc.status_code, "error")
         return error_response(exc.status_code, code, str(exc.detail), getattr(exc, "headers", None))
 
+    async def on_database(_: Request, exc: Exception) -> JSONResponse:
+        # SQLite answers a writer that waited out the busy timeout with "database is locked".
+        # Writes are short and bounded, so this should never happen; if it does, the client is
+        # told to try again rather than shown the database's message.
+        if "database is locked" in str(exc) or "database is busy" in str(exc):
+            log.error("the database stayed locked past the busy timeout: %s", exc)
+            return error_response(503, "busy", "the database is busy; try again in a moment",
+                                  {"Retry-After": "1"})
+        raise exc
+
     app.add_exception_handler(DisplaydError, on_domain)
+    app.add_exception_handler(OperationalError, on_database)
     app.add_exception_handler(RequestValidationError, on_validation)
     app.add_exception_handler(StarletteHTTPException, on_http)
 

@@ -1,13 +1,20 @@
-"""Engines and sessions. SQLite gets WAL, foreign keys and a busy timeout on every connection."""
+"""Engines and sessions. SQLite gets WAL, foreign keys and a busy timeout on every connection,
+and its files are readable by their owner only."""
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 from displayd.config import Settings
+
+# How long a SQLite writer waits for another's transaction before giving up. Writes are short
+# and bounded (the largest, a 10,000-board slot, takes ~0.3 s), so waiting is always enough.
+SQLITE_BUSY_TIMEOUT_MS = 10_000
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -16,16 +23,32 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA busy_timeout=10000")
+    cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
     cursor.close()
 
 
+def private_sqlite_file(path: Path) -> None:
+    """Make the SQLite file (and its folder, if new) readable by its owner only, before SQLite
+    opens it: SQLite gives the `-wal` and `-shm` files the database file's permissions."""
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        if os.fstat(fd).st_uid == os.getuid():
+            os.fchmod(fd, 0o600)  # a file made by an older displayd (or by hand) with looser bits
+    finally:
+        os.close(fd)
+    for suffix in ("-wal", "-shm"):
+        companion = path.with_name(path.name + suffix)
+        if companion.exists() and companion.stat().st_uid == os.getuid():
+            companion.chmod(0o600)
+
+
 def create_engine(settings: Settings, **kwargs: Any) -> AsyncEngine:
-    """The process's engine for `settings.database_url` (creates the SQLite file's folder)."""
+    """The process's engine for `settings.database_url` (the SQLite file private to its owner)."""
     if settings.is_sqlite:
         path = settings.sqlite_path
         if path is not None:
-            path.parent.mkdir(parents=True, exist_ok=True)
+            private_sqlite_file(path)
         engine = create_async_engine(settings.database_url, **kwargs)
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return engine
