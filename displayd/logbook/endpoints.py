@@ -2,26 +2,23 @@
 
 CSV is asked for with `Accept: text/csv` or `?format=csv` (a link in the dashboard cannot
 set headers). It is UTF-8 with a byte-order mark, so spreadsheet programs show Vietnamese
-correctly, and it is streamed in batches from its own session: exporting a year of log
-holds one batch in memory, not the year.
+correctly, safe to open (`displayd.exports`), and streamed in batches from its own session:
+exporting a year of log holds one batch in memory, not the year.
 """
 
 from __future__ import annotations
 
-import csv
-import io
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import StreamingResponse
 
-from displayd.boards.snapshot import iso
 from displayd.campaigns import service as campaigns
 from displayd.campaigns.schemas import DEFAULT_TIMEZONE
 from displayd.deps import Reader, SessionDep
 from displayd.errors import InvalidInput
+from displayd.exports import csv_download, csv_lines
 from displayd.http import decode_cursor, keyset_page
 from displayd.logbook import queries
 from displayd.logbook.schemas import AirtimeReport, PushStatus, RotationOut, RotationPage
@@ -29,7 +26,6 @@ from displayd.schemas import CURSOR_DESCRIPTION, DB_INT_MAX, LIMIT_DESCRIPTION, 
 
 router = APIRouter(prefix="/api/v1", tags=["rotation log"])
 
-BOM = "\ufeff"
 # No control characters in a text filter: PostgreSQL refuses a NUL byte with an error, not "no rows".
 ROTATION_COLUMNS = list(RotationOut.model_fields)
 CSV_RESPONSE = {"content": {"text/csv": {"schema": {"type": "string"}}},
@@ -40,30 +36,6 @@ def wants_csv(request: Request, fmt: str | None) -> bool:
     if fmt is not None:
         return fmt == "csv"
     return "text/csv" in request.headers.get("accept", "")
-
-
-def _cell(value: Any) -> Any:
-    if isinstance(value, datetime):
-        return iso(value)
-    return "" if value is None else value
-
-
-def _csv_lines(rows: Iterable[Sequence[Any]]) -> str:
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\r\n")
-    for row in rows:
-        writer.writerow([_cell(v) for v in row])
-    return buffer.getvalue()
-
-
-def csv_download(chunks: AsyncIterator[str], filename: str) -> StreamingResponse:
-    async def body() -> AsyncIterator[bytes]:
-        yield BOM.encode()
-        async for chunk in chunks:
-            yield chunk.encode("utf-8")
-
-    return StreamingResponse(body(), media_type="text/csv; charset=utf-8",
-                             headers={"Content-Disposition": f'attachment; filename="{filename}"'})
 
 
 def _range(start: datetime | None, end: datetime | None) -> None:
@@ -103,10 +75,10 @@ async def list_rotations(
 
 
 async def _rotation_csv(request: Request, where: queries.RotationFilter) -> AsyncIterator[str]:
-    yield _csv_lines([ROTATION_COLUMNS])
+    yield csv_lines([ROTATION_COLUMNS])
     async with request.app.state.sessionmaker() as session:
         async for batch in queries.stream(session, where):
-            yield _csv_lines([getattr(row, c) for c in ROTATION_COLUMNS] for row in batch)
+            yield csv_lines([getattr(row, c) for c in ROTATION_COLUMNS] for row in batch)
 
 
 @router.get("/reports/airtime", summary="Airtime by slogan, board or day (JSON or CSV)",
@@ -132,7 +104,7 @@ async def airtime_report(
         columns = list(type(items[0]).model_fields) if items else ["key", "label"]
 
         async def lines() -> AsyncIterator[str]:
-            yield _csv_lines([columns, *([getattr(i, c) for c in columns] for i in items)])
+            yield csv_lines([columns, *([getattr(i, c) for c in columns] for i in items)])
 
         return csv_download(lines(), f"thoi-luong-phat-theo-{by}.csv")
     return report
