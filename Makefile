@@ -7,7 +7,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run serve test test-long lint venv clean browser
+.PHONY: run serve test test-fast test-long lint venv clean browser
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -35,6 +35,10 @@ test: $(STAMP) browser
 	$(BIN)/ruff check displayd tests bench
 	$(BIN)/mypy displayd
 	$(BIN)/python -m pytest -q -m "not slow"
+
+# The pure and unit tests: no database, no server process, no browser; well under a minute.
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -q -m "not db and not process and not slow"
 
 test-long: $(STAMP) browser
 	$(BIN)/python -m pytest -q -m slow

@@ -21,6 +21,8 @@ from tests.conftest import make_keys, make_settings
 from tests.delivery.boards import FakeBoards
 from tests.delivery.test_processes import prepare, serve, setup_campaign
 
+pytestmark = pytest.mark.db  # its own SQLite file, not the fixtures'
+
 RUN_SECONDS = 12.0  # two slot boundaries and more at a 5 s dwell
 PUSH_BOARDS = [f"bang-day-{n}" for n in range(40)]
 
