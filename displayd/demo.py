@@ -19,10 +19,7 @@ Ctrl-C (or SIGTERM) stops the server and the simulated boards and exits 0.
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
-import hashlib
-import hmac
 import json
 import os
 import signal
@@ -40,12 +37,12 @@ import uvicorn
 from aiohttp import web
 
 from displayd.config import Settings
+from displayd.delivery import signing
 
 DEMO_DATABASE = Path("var/demo.db")
 SLOGANS_NAME = "huong-dan-101-muc-IV.yaml"
 LOOPBACK = "127.0.0.0/8"
 ZONE = ZoneInfo("Asia/Ho_Chi_Minh")
-TIMESTAMP_TOLERANCE = 300  # seconds; the Standard Webhooks recommendation against replays
 
 Echo = Callable[[str], None]
 
@@ -136,28 +133,6 @@ def prepare(settings: Settings) -> tuple[int, dict[str, str]]:
     return asyncio.run(work())
 
 
-def verify_signature(secret: str, headers: Any, body: bytes, *, now: float) -> str | None:
-    """Why a push's Standard Webhooks signature is not good, or None when it is."""
-    webhook_id = headers.get("webhook-id")
-    timestamp = headers.get("webhook-timestamp")
-    signatures = headers.get("webhook-signature")
-    if not (webhook_id and timestamp and signatures):
-        return "webhook headers missing"
-    try:
-        if abs(now - int(timestamp)) > TIMESTAMP_TOLERANCE:
-            return "timestamp too far from now"
-    except ValueError:
-        return "timestamp is not a number"
-    key = base64.b64decode(secret.removeprefix("whsec_"))
-    signed = f"{webhook_id}.{timestamp}.".encode() + body
-    expected = base64.b64encode(hmac.new(key, signed, hashlib.sha256).digest()).decode()
-    for part in signatures.split():
-        version, _, value = part.partition(",")
-        if version == "v1" and hmac.compare_digest(value, expected):
-            return None
-    return "signature does not match the board's secret"
-
-
 @dataclass
 class SimulatedBoards:
     """Push boards on one loopback HTTP server, `POST /<board_id>` each; they print what they show."""
@@ -193,11 +168,11 @@ class SimulatedBoards:
         secret = self.secrets.get(board_id)
         if secret is None:
             return web.json_response({"error": "not_found"}, status=404)
-        problem = verify_signature(secret, request.headers, body, now=time.time())
-        if problem is not None:
+        try:
+            webhook_id = signing.verify(secret, request.headers, body, now=time.time())
+        except signing.BadSignature as problem:
             self.echo(f"[{board_id}] {clock} ✗ refused: {problem} (webhook-id {request.headers.get('webhook-id')})")
-            return web.json_response({"error": "bad_signature", "detail": problem}, status=401)
-        webhook_id = request.headers["webhook-id"]
+            return web.json_response({"error": "bad_signature", "detail": str(problem)}, status=401)
         seen = self._seen.setdefault(board_id, set())
         document = json.loads(body)
         if webhook_id in seen:  # a retry of a push we already showed: same answer, nothing new on screen

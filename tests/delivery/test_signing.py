@@ -7,9 +7,11 @@ import hashlib
 import hmac
 import time
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from displayd.delivery import signing
 from displayd.delivery.signing import headers, sign
 
 # The spec's (and svix's) published example: the one answer this must reproduce bit for bit.
@@ -74,3 +76,42 @@ def test_tampering_fails_verification() -> None:
     assert not verify(SECRET, {**good, "webhook-id": "b1:3:1235"}, body, now=1715040000)  # wrong id
     assert not verify(SECRET, {**good, "webhook-timestamp": "1715040001"}, body, now=1715040000)  # moved timestamp
     assert not verify(SECRET, good, body, now=1715040000 + 3600)  # replayed an hour later
+
+
+def displayd_verify(secret: str, received: dict[str, str], body: bytes, *, now: float) -> bool:
+    try:
+        signing.verify(secret, received, body, now=now)
+    except signing.BadSignature:
+        return False
+    return True
+
+
+@given(webhook_id=st.text(st.characters(codec="ascii", exclude_characters="\r\n "), min_size=1, max_size=60),
+       body=st.binary(max_size=500), timestamp=st.integers(min_value=0, max_value=2**33),
+       offset=st.integers(min_value=-400, max_value=400), flip=st.integers(min_value=0, max_value=499),
+       tamper=st.booleans())
+def test_displayd_verify_agrees_with_the_spec_verifier(webhook_id: str, body: bytes, timestamp: int, offset: int,
+                                                       flip: int, tamper: bool) -> None:
+    """The verify the demo boards use says yes exactly when the independent spec verifier does."""
+    sent = headers(SECRET, webhook_id, timestamp, body)
+    received = body
+    if tamper and body:
+        index = flip % len(body)
+        received = body[:index] + bytes([body[index] ^ 1]) + body[index + 1:]
+    now = timestamp + offset
+    assert displayd_verify(SECRET, sent, received, now=now) == verify(SECRET, sent, received, now=now)
+
+
+def test_displayd_verify_says_why_and_accepts_any_of_several_signatures() -> None:
+    body = b'{"type":"blank"}'
+    good = headers(SECRET, "b1:3:1234", 1715040000, body)
+    other = "whsec_" + base64.b64encode(b"x" * 32).decode()
+    rotated = {**good, "webhook-signature": f"{sign(other, 'b1:3:1234', 1715040000, body)} {good['webhook-signature']}"}
+    assert signing.verify(SECRET, rotated, body, now=1715040000) == "b1:3:1234"
+    for received, reason in [({k: v for k, v in good.items() if k != "webhook-id"}, "headers missing"),
+                             ({**good, "webhook-timestamp": "soon"}, "not a number"),
+                             (good, "too far")]:
+        with pytest.raises(signing.BadSignature, match=reason):
+            signing.verify(SECRET, received, body, now=1715040000 + (3600 if received is good else 0))
+    with pytest.raises(signing.BadSignature, match="does not match"):
+        signing.verify(other, good, body, now=1715040000)
