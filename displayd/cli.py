@@ -109,6 +109,38 @@ def db_downgrade(revision: str) -> None:
     click.echo(f"database at {revision}: {_redacted(settings.database_url)}")
 
 
+@db.command("copy")
+@click.argument("source_url")
+@click.argument("target_url")
+@click.option("--force", is_flag=True, help="Replace the rows a non-empty target already holds.")
+def db_copy(source_url: str, target_url: str, force: bool) -> None:
+    """Copy every row from SOURCE_URL to TARGET_URL (SQLite to PostgreSQL or back).
+
+    The target is migrated first and must be empty unless --force; the copy is one
+    transaction on the target, and the row counts are compared at the end. Stop displayd on
+    the source first.
+    """
+    from displayd.db.copy import copy_database
+    from displayd.progress import Progress
+
+    try:
+        report = asyncio.run(copy_database(source_url, target_url, force=force,
+                                           progress=lambda label, total: Progress(label, total=total)))
+    except DisplaydError as exc:
+        raise click.ClickException(exc.detail) from None
+    total = sum(report.counts.values())
+    click.echo(f"copied {total:,} rows in {len(report.counts)} tables to {_redacted(target_url)}; "
+               "counts match the source")
+    source = Settings(database_url=source_url)
+    if source.sqlite_path is not None and not source.secret_key:
+        key_file = source.sqlite_path.with_name(source.sqlite_path.name + ".key")
+        click.echo(f"board secrets are derived from the master key: start the target's processes with "
+                   f'DISPLAYD_SECRET_KEY="$(cat {key_file})" so that boards keep their credentials')
+    elif Settings(database_url=target_url).sqlite_path is not None:
+        click.echo("board secrets are derived from the master key: start the target with the source's "
+                   "DISPLAYD_SECRET_KEY so that boards keep their credentials")
+
+
 def _redacted(url: str) -> str:
     from sqlalchemy.engine import make_url
 

@@ -69,7 +69,9 @@ async def stream(session: AsyncSession, where: RotationFilter) -> AsyncIterator[
 def _seconds(dialect: str) -> Any:
     if dialect == "postgresql":
         return func.extract("epoch", Rotation.ends_at - Rotation.starts_at)
-    return (func.julianday(Rotation.ends_at) - func.julianday(Rotation.starts_at)) * 86400.0
+    # julianday is a float of days: 30 s comes back as 30.000000xxx. Rounded per row to the
+    # millisecond, SQLite sums the same seconds as PostgreSQL (a copied database reports alike).
+    return func.round((func.julianday(Rotation.ends_at) - func.julianday(Rotation.starts_at)) * 86400.0, 3)
 
 
 def _hour(dialect: str) -> Any:
