@@ -35,6 +35,8 @@ ASSETS = {
     "log.js": "text/javascript; charset=utf-8",
     "player.js": "text/javascript; charset=utf-8",
     "favicon.svg": "image/svg+xml",
+    "fonts.css": "text/css; charset=utf-8",
+    **{font.name: "font/woff2" for font in STATIC.glob("*.woff2")},
 }
 ROLE_NAMES = {"admin": "quản trị", "editor": "biên tập", "approver": "phê duyệt", "operator": "vận hành"}
 STATES = {"running": "Đang chạy", "scheduled": "Sắp chạy", "paused": "Tạm dừng"}

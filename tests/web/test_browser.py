@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+import unicodedata
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -176,6 +177,53 @@ LINES = "Array.from(document.getElementById('page').children, (line) => line.tex
 
 async def player_text(page: Page) -> str:
     return str(await page.evaluate(LINES))
+
+
+# Draws each character in displayd's font with two very different fallbacks behind it: the
+# widths agree only where displayd's font drew the character itself.
+FONT_PROBE = """async (chars) => {
+  const faces = [["displayd Mono", ""], ["displayd Sans", ""], ["displayd Sans", "bold "]];
+  for (const [family, weight] of faces) await document.fonts.load(`${weight}40px "${family}"`, chars.join(""));
+  const context = document.createElement("canvas").getContext("2d");
+  const width = (font, text) => { context.font = font; return context.measureText(text).width; };
+  const report = {};
+  for (const [family, weight] of faces) {
+    const font = `${weight}40px "${family}"`;
+    report[font] = {
+      fallback: chars.filter((c) => width(`${font}, monospace`, c) !== width(`${font}, cursive`, c)),
+      check: document.fonts.check(font, chars.join("")),
+    };
+  }
+  report.loaded = [...document.fonts].filter((f) => f.family.includes("displayd") && f.status === "loaded").length;
+  return report;
+}"""
+
+
+async def test_the_shipped_fonts_draw_every_slogan_character(page: Page, live: Live) -> None:
+    """No font on the machine is needed: displayd's own woff2 draws every section IV character,
+    so a stacked diacritic ("ế", "ồ") is never assembled from a fallback's loose marks."""
+    requests: list[str] = []
+    page.on("request", lambda request: requests.append(request.url))
+    await sign_in(page, live)
+    texts = [unicodedata.normalize("NFC", text) for text in live.slogans.values() if text != XSS_TEXT]
+    chars = sorted(set("".join(texts)) - {" "})
+    assert {"ế", "ồ", "Đ", "ă", "ủ"} <= set(chars)
+    report = await page.evaluate(FONT_PROBE, chars)
+    assert report.pop("loaded") >= 3, "the Latin and Vietnamese faces came from displayd"
+    for font, seen in report.items():
+        assert seen == {"fallback": [], "check": True}, font
+    assert all(url.startswith(live.url) for url in requests), "no font or style from another host"
+
+    caption = f"{tile('sanh-chinh')} .caption"
+    await page.wait_for_function("([sel, texts]) => texts.includes(document.querySelector(sel)?.textContent)",
+                                 arg=[caption, list(live.slogans.values())], timeout=WAIT_MS)
+    shown = await page.eval_on_selector(f"{tile('sanh-chinh')}",
+                                        "(tile) => [tile.querySelector('.caption').textContent, "
+                                        "[...tile.querySelectorAll('.led-line')].map((l) => l.textContent)]")
+    text, lines = shown
+    led = " ".join(" ".join(lines).split())
+    assert led == unicodedata.normalize("NFC", led), "the LED holds NFC text"
+    assert led and led in " ".join(unicodedata.normalize("NFC", text).split()), (led, text)
 
 
 async def test_the_player_survives_displayd_stopping_and_starting(page: Page, live: Live) -> None:
