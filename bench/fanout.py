@@ -33,11 +33,11 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 
-import aiohttp
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this checkout's displayd and bench.harness
 
+from bench.harness.bare_aiohttp import fan_out, pool
 from bench.harness.figures import ratio
 from bench.harness.pushes import document, push_client, secret, signed_requests
 from bench.harness.receiver import start_receiver
@@ -47,37 +47,6 @@ from displayd.delivery import Pusher
 SECRET = secret(b"bench-secret-0123456789abcdef012")
 QUICK = {"boards": "200,400", "repeat": 1}
 Figures = dict[int, dict[str, tuple[float | None, int]]]  # size -> client -> (best seconds or None, failures)
-
-
-async def pool(count: int, concurrency: int, one: Callable[[int], Awaitable[bool]]) -> int:
-    """Run one(i) for every i with `concurrency` workers; returns how many failed."""
-    indexes = iter(range(count))
-    failures = 0
-
-    async def worker() -> None:
-        nonlocal failures
-        for i in indexes:
-            if not await one(i):
-                failures += 1
-
-    async with asyncio.TaskGroup() as group:
-        for _ in range(min(concurrency, count)):
-            group.create_task(worker())
-    return failures
-
-
-async def run_aiohttp(urls: Sequence[str], bodies: Sequence[bytes], concurrency: int) -> int:
-    headers = {"content-type": "application/json"}
-    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=concurrency)) as session:
-        async def one(i: int) -> bool:
-            try:
-                async with session.post(urls[i], data=bodies[i], headers=headers) as response:
-                    await response.read()
-                    return 200 <= response.status < 300
-            except aiohttp.ClientError:
-                return False
-
-        return await pool(len(urls), concurrency, one)
 
 
 async def run_httpx(urls: Sequence[str], bodies: Sequence[bytes], concurrency: int) -> int:
@@ -103,7 +72,7 @@ async def run_displayd(urls: Sequence[str], bodies: Sequence[bytes], concurrency
 
 
 CLIENTS: dict[str, Callable[[Sequence[str], Sequence[bytes], int], Awaitable[int]]] = {
-    "aiohttp": run_aiohttp, "displayd": run_displayd, "httpx": run_httpx}
+    "aiohttp": fan_out, "displayd": run_displayd, "httpx": run_httpx}
 
 
 async def timed(name: str, urls: Sequence[str], bodies: Sequence[bytes], concurrency: int,

@@ -33,9 +33,11 @@ import struct
 import time
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import cast
+from typing import Any, cast
 
-from bench.harness.processes import LOOPBACK, Child, free_port, module_argv, python_env, wait_ready
+import httpx
+
+from bench.harness.processes import LOOPBACK, BenchError, Child, free_port, module_argv, python_env, wait_ready
 from bench.harness.running import Run
 
 FAULTS = ("hang", "drip", "reset", "error500")
@@ -224,6 +226,29 @@ def start_receiver(run: Run, kind: str, *options: str, name: str = "boards",
     base = f"http://{LOOPBACK}:{port}"
     wait_ready(child, f"{base}/stats", timeout=20)
     return child, base
+
+
+def received(base: str) -> int:
+    """How many pushes the fake boards at `base` have received so far (fast and recording)."""
+    return int(httpx.get(f"{base}/stats", timeout=10).json().get("received", 0))
+
+
+def wait_received(base: str, at_least: int, *, sender: Child, timeout: float) -> float:
+    """Wait until the boards at `base` have received `at_least` pushes from `sender`; seconds waited."""
+    started = time.monotonic()
+    while received(base) < at_least:
+        sender.check_alive()
+        if time.monotonic() - started > timeout:
+            raise BenchError(f"{sender.name} pushed {received(base)} of {at_least} in {timeout:.0f} s")
+        time.sleep(0.2)
+    return time.monotonic() - started
+
+
+def records(base: str) -> list[dict[str, Any]]:
+    """What the recording boards at `base` saw, in arrival order (see the module's docstring)."""
+    response = httpx.get(f"{base}/dump", timeout=60)
+    response.raise_for_status()
+    return [json.loads(line) for line in response.text.splitlines() if line]
 
 
 def main() -> None:
