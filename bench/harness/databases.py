@@ -22,6 +22,8 @@ from pathlib import Path
 import asyncpg
 from sqlalchemy.engine import URL, make_url
 
+from bench.harness.processes import BenchError
+
 LOCAL_POSTGRESQL = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
 
 
@@ -39,7 +41,10 @@ def _dsn(url: URL) -> str:
 
 
 async def _admin(server: URL, sql: str) -> None:
-    connection = await asyncpg.connect(_dsn(server))
+    try:
+        connection = await asyncpg.connect(_dsn(server))
+    except (OSError, asyncpg.PostgresError) as exc:
+        raise BenchError(f"cannot reach PostgreSQL at {server.render_as_string()}: {exc}") from exc
     try:
         await connection.execute(sql)
     finally:

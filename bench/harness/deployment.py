@@ -1,7 +1,7 @@
 """One displayd under test: its settings, its database, its command line and its `serve` process.
 
     with scratch_database(run.workdir, "poll", server=args.database_url) as url:
-        displayd = Displayd(run, url, log_level="WARNING")
+        displayd = Displayd(run, url, log_level="WARNING", overrides={"push_timeout_seconds": "2"})
         admin_key = displayd.prepare()                 # db upgrade, an admin key, the section IV slogans
         base = displayd.serve(cpus={0})                # `displayd serve` on a free port, /readyz answered
         ...
@@ -21,7 +21,7 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -45,7 +45,10 @@ def isolate_environment() -> None:
 class Displayd:
     """displayd on `database_url`: the command line, and at most one `serve` process at a time."""
 
-    def __init__(self, run: Run, database_url: str, *, log_level: str = "WARNING") -> None:
+    def __init__(self, run: Run, database_url: str, *, log_level: str = "WARNING",
+                 overrides: Mapping[str, str] | None = None) -> None:
+        """`overrides`: more settings of the served process and the CLI, by field name
+        (`{"push_timeout_seconds": "2"}`); `settings()` carries only the database, key and networks."""
         self.run = run
         self.database_url = database_url
         self.log_path = run.workdir / "displayd.log"
@@ -57,7 +60,7 @@ class Displayd:
             "DISPLAYD_ALLOWED_BOARD_NETWORKS": json.dumps(LOOPBACK_NETWORKS),
             "DISPLAYD_CONFIG": os.devnull,  # not the repository's config file
             "DISPLAYD_LOG_LEVEL": log_level,  # at INFO, a line per push: 1,000 lines a slot
-        }
+        } | {f"DISPLAYD_{name.upper()}": value for name, value in (overrides or {}).items()}
 
     @property
     def kind(self) -> str:

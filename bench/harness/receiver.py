@@ -258,9 +258,8 @@ def main() -> None:
     parser.add_argument("--keepalive", action="store_true", help="fast: keep connections open")
     parser.add_argument("--secret", default="", help="faulty: the whsec_ secret pushes are signed with")
     args = parser.parse_args()
-    boards: Boards = {"fast": lambda: FastBoards(keepalive=args.keepalive),
-                      "faulty": lambda: FaultyBoards(secret=args.secret),
-                      "recording": RecordingBoards}[args.kind]()
+    boards: Boards = (FastBoards(keepalive=args.keepalive) if args.kind == "fast"
+                      else FaultyBoards(secret=args.secret) if args.kind == "faulty" else RecordingBoards())
     try:
         import uvloop
     except ImportError:
