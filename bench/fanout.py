@@ -2,12 +2,14 @@
 
     .venv/bin/python bench/fanout.py                         # 1,000 and 10,000 boards, 1,024 in flight
     .venv/bin/python bench/fanout.py --boards 1000,10000 --concurrency 256 --loop asyncio
+    .venv/bin/python bench/fanout.py --quick                 # 200 and 400 boards, one run each
 
 Prints, per size, the best of `--repeat` runs for each client and ends with
 `fanout ratio: 0.xx of aiohttp (target >= 0.50); t(10k)/t(1k) = x.x (target <= 12); aiohttp's own x.x`.
 
-- The boards are one fast raw-asyncio server (uvloop when installed) in a child process, so it does
-  not share the measured event loop. Board i is the path `/b/<i>` on it.
+- The boards are one fast raw-asyncio server (bench/harness/receiver.py `fast`, uvloop when
+  installed) in a child process, so it does not share the measured event loop. Board i is the
+  path `/b/<i>` on it.
 - The server answers `204` with `Connection: close`, so every push opens its own connection, as in
   production: each board is a different host that gets one push per slot, so nothing is reused within
   a slot (and a 30 s slot outlives keep-alive). `--keepalive` measures connection reuse instead.
@@ -18,134 +20,33 @@ Prints, per size, the best of `--repeat` runs for each client and ends with
 - Every run starts after a full `gc.collect()`, so none pays for the garbage (or the gen-2 collection
   due) left by the run before it; the last line also gives bare aiohttp's own t(10k)/t(1k).
 - Loopback only, every phase bounded by `--phase-timeout`, the server is stopped on any exit.
+  Exit status 0 when both targets are met, 1 when one is missed or something broke.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import base64
 import gc
-import json
-import os
-import select
-import signal
-import subprocess
 import sys
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 
-import aiohttp
 import httpx
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this checkout's displayd and bench.harness
 
-from displayd.delivery import Pusher, PushRequest, make_client
+from bench.harness.bare_aiohttp import fan_out, pool
+from bench.harness.figures import ratio
+from bench.harness.pushes import document, push_client, secret, signed_requests
+from bench.harness.receiver import start_receiver
+from bench.harness.running import Run, loop_runner, parse_args, run_bench
+from displayd.delivery import Pusher
 
-SERVER = r'''
-import asyncio, socket, sys
-try:
-    import uvloop
-    uvloop.install()
-except ImportError:
-    pass
-KEEP = sys.argv[1] == "keepalive"
-ANSWER = b"HTTP/1.1 204 No Content\r\n" + (b"" if KEEP else b"Connection: close\r\n") + b"\r\n"
-
-class Board(asyncio.Protocol):
-    def connection_made(self, transport):
-        self.transport, self.buffer = transport, b""
-
-    def data_received(self, data):
-        self.buffer += data
-        while (end := self.buffer.find(b"\r\n\r\n")) >= 0:
-            head = self.buffer[:end].lower()
-            at = head.find(b"content-length:")
-            length = int(head[at + 15:].split(b"\r\n", 1)[0]) if at >= 0 else 0
-            if len(self.buffer) < end + 4 + length:
-                return
-            self.buffer = self.buffer[end + 4 + length:]
-            self.transport.write(ANSWER)
-            if not KEEP:
-                self.transport.close()
-                return
-
-async def main():
-    server = await asyncio.get_running_loop().create_server(Board, "127.0.0.1", 0, backlog=4096)
-    print(server.sockets[0].getsockname()[1], flush=True)
-    await server.serve_forever()
-
-asyncio.run(main())
-'''
-
-SECRET = "whsec_" + base64.b64encode(b"bench-secret-0123456789abcdef012").decode()
-
-
-def document(board: int) -> bytes:
-    """A push document of the real shape, about 400 bytes."""
-    return json.dumps({
-        "type": "show", "board_id": f"bang-{board:05d}",
-        "slot": {"campaign_id": 3, "index": 1234, "starts_at": "2024-05-07T00:00:00Z",
-                 "ends_at": "2024-05-07T00:00:30Z"},
-        "content": {"slogan_id": 7, "text": "An toàn giao thông là hạnh phúc của mọi nhà",
-                    "pages": [["An toan giao thong", "la hanh phuc cua moi nha"]], "charset": "utf-8"},
-        "content_hash": "sha256:9f2c1e7a5b3d4c6e8f0a1b2c3d4e5f60718293a4b5c6d7e8f9a0b1c2d3e4f5a6",
-        "valid_until": "2024-05-07T00:00:30Z"}, ensure_ascii=False).encode()
-
-
-def start_server(keepalive: bool) -> tuple[subprocess.Popen[bytes], int]:
-    process = subprocess.Popen([sys.executable, "-c", SERVER, "keepalive" if keepalive else "close"],
-                               stdout=subprocess.PIPE, stdin=subprocess.DEVNULL, start_new_session=True)
-    assert process.stdout is not None
-    ready, _, _ = select.select([process.stdout], [], [], 15)
-    line = process.stdout.readline() if ready else b""
-    if not line.strip().isdigit():
-        stop_server(process)
-        raise SystemExit(f"the board server did not start (exit status {process.poll()})")
-    return process, int(line)
-
-
-def stop_server(process: subprocess.Popen[bytes]) -> None:
-    for sig in (signal.SIGTERM, signal.SIGKILL):
-        if process.poll() is not None:
-            break
-        try:
-            os.killpg(process.pid, sig)
-            process.wait(5)
-        except (ProcessLookupError, subprocess.TimeoutExpired):
-            pass
-
-
-async def pool(count: int, concurrency: int, one: Callable[[int], Awaitable[bool]]) -> int:
-    """Run one(i) for every i with `concurrency` workers; returns how many failed."""
-    indexes = iter(range(count))
-    failures = 0
-
-    async def worker() -> None:
-        nonlocal failures
-        for i in indexes:
-            if not await one(i):
-                failures += 1
-
-    async with asyncio.TaskGroup() as group:
-        for _ in range(min(concurrency, count)):
-            group.create_task(worker())
-    return failures
-
-
-async def run_aiohttp(urls: Sequence[str], bodies: Sequence[bytes], concurrency: int) -> int:
-    headers = {"content-type": "application/json"}
-    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=concurrency)) as session:
-        async def one(i: int) -> bool:
-            try:
-                async with session.post(urls[i], data=bodies[i], headers=headers) as response:
-                    await response.read()
-                    return 200 <= response.status < 300
-            except aiohttp.ClientError:
-                return False
-
-        return await pool(len(urls), concurrency, one)
+SECRET = secret(b"bench-secret-0123456789abcdef012")
+QUICK = {"boards": "200,400", "repeat": 1}
+Figures = dict[int, dict[str, tuple[float | None, int]]]  # size -> client -> (best seconds or None, failures)
 
 
 async def run_httpx(urls: Sequence[str], bodies: Sequence[bytes], concurrency: int) -> int:
@@ -164,15 +65,14 @@ async def run_httpx(urls: Sequence[str], bodies: Sequence[bytes], concurrency: i
 
 async def run_displayd(urls: Sequence[str], bodies: Sequence[bytes], concurrency: int) -> int:
     deadline = asyncio.get_running_loop().time() + 120
-    requests = [PushRequest(board_id=f"bang-{i:05d}", url=url, body=bodies[i], webhook_id=f"bang-{i:05d}:3:1234",
-                            secret=SECRET, deadline=deadline) for i, url in enumerate(urls)]
-    async with make_client(networks=["127.0.0.0/8"], max_connections=concurrency) as client:
+    requests = signed_requests(urls, bodies, secret=SECRET, deadline=deadline, slot=1234)
+    async with push_client(concurrency=concurrency) as client:
         results = await Pusher(client, max_attempts=1).push_all(requests, concurrency=concurrency)
     return sum(not r.delivered for r in results)
 
 
 CLIENTS: dict[str, Callable[[Sequence[str], Sequence[bytes], int], Awaitable[int]]] = {
-    "aiohttp": run_aiohttp, "displayd": run_displayd, "httpx": run_httpx}
+    "aiohttp": fan_out, "displayd": run_displayd, "httpx": run_httpx}
 
 
 async def timed(name: str, urls: Sequence[str], bodies: Sequence[bytes], concurrency: int,
@@ -187,14 +87,12 @@ async def timed(name: str, urls: Sequence[str], bodies: Sequence[bytes], concurr
     return time.perf_counter() - started, failures
 
 
-async def measure(port: int, sizes: Sequence[int], concurrency: int, repeat: int,
-                  limit: float) -> dict[int, dict[str, tuple[float | None, int]]]:
-    base = f"http://127.0.0.1:{port}/b/"
+async def measure(base: str, sizes: Sequence[int], concurrency: int, repeat: int, limit: float) -> Figures:
     for name in CLIENTS:  # warm-up: imports, first connections, allocator
-        await timed(name, [base + str(i) for i in range(200)], [document(i) for i in range(200)], concurrency, limit)
-    figures: dict[int, dict[str, tuple[float | None, int]]] = {}
+        await timed(name, [f"{base}/b/{i}" for i in range(200)], [document(i) for i in range(200)], concurrency, limit)
+    figures: Figures = {}
     for size in sizes:
-        urls, bodies = [base + str(i) for i in range(size)], [document(i) for i in range(size)]
+        urls, bodies = [f"{base}/b/{i}" for i in range(size)], [document(i) for i in range(size)]
         figures[size] = {}
         for name in CLIENTS:
             runs = [await timed(name, urls, bodies, concurrency, limit) for _ in range(repeat)]
@@ -207,8 +105,41 @@ async def measure(port: int, sizes: Sequence[int], concurrency: int, repeat: int
     return figures
 
 
+def size_label(boards: int) -> str:
+    return f"{boards // 1000}k" if boards % 1000 == 0 else str(boards)
+
+
+def report(figures: Figures, sizes: Sequence[int]) -> int:
+    for size, row in figures.items():
+        ours, theirs, stock = row["displayd"][0], row["aiohttp"][0], row["httpx"][0]
+        if ours and theirs:
+            print(f"  {size:>6} boards: displayd {theirs / ours:.2f} of aiohttp; "
+                  f"stock httpx {ratio(theirs, stock) if stock else 0:.2f} of aiohttp")
+    first, last = figures[sizes[0]], figures[sizes[-1]]
+    ours_first, ours_last, base_first, base_last = (first["displayd"][0], last["displayd"][0], first["aiohttp"][0],
+                                                    last["aiohttp"][0])
+    if not (ours_first and ours_last and base_last):
+        print("fanout ratio: n/a (a run timed out)")
+        return 1
+    speed, growth = base_last / ours_last, ours_last / ours_first
+    base_growth = f"{base_last / base_first:.1f}" if base_first else "n/a"
+    print(f"fanout ratio: {speed:.2f} of aiohttp (target >= 0.50); "
+          f"t({size_label(sizes[-1])})/t({size_label(sizes[0])}) = {growth:.1f} (target <= 12); "
+          f"aiohttp's own {base_growth}")
+    return 0 if speed >= 0.5 and growth <= 12 else 1
+
+
+def fanout(run: Run, args: argparse.Namespace, sizes: list[int]) -> int:
+    _, base = start_receiver(run, "fast", *(["--keepalive"] if args.keepalive else []))
+    print(f"fanout: {args.loop} loop, concurrency {args.concurrency}, "
+          f"{'keep-alive' if args.keepalive else 'a new connection per push'}, "
+          f"{len(document(0))}-byte documents, best of {args.repeat}", flush=True)
+    figures = loop_runner(args.loop)(measure(base, sizes, args.concurrency, args.repeat, args.phase_timeout))
+    return report(figures, sizes)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
     parser.add_argument("--boards", default="1000,10000", help="comma-separated fan-out sizes")
     parser.add_argument("--concurrency", type=int, default=1024)
     parser.add_argument("--repeat", type=int, default=3, help="runs per client and size; the best counts")
@@ -216,39 +147,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--loop", choices=("uvloop", "asyncio"), default="uvloop",
                         help="uvloop, as `displayd serve` runs under uvicorn[standard]")
     parser.add_argument("--keepalive", action="store_true", help="let the server keep connections open")
-    args = parser.parse_args(argv)
+    args = parse_args(parser, argv, QUICK)
     sizes = [int(n) for n in args.boards.split(",")]
-
-    runner: Callable[..., object] = asyncio.run
-    if args.loop == "uvloop":
-        import uvloop
-        runner = uvloop.run
-    server, port = start_server(args.keepalive)
-    try:
-        print(f"fanout: {args.loop} loop, concurrency {args.concurrency}, "
-              f"{'keep-alive' if args.keepalive else 'a new connection per push'}, "
-              f"{len(document(0))}-byte documents, best of {args.repeat}", flush=True)
-        figures = runner(measure(port, sizes, args.concurrency, args.repeat, args.phase_timeout))
-    finally:
-        stop_server(server)
-    assert isinstance(figures, dict)
-    for size, row in figures.items():
-        ours, theirs, stock = row["displayd"][0], row["aiohttp"][0], row["httpx"][0]
-        if ours and theirs:
-            print(f"  {size:>6} boards: displayd {theirs / ours:.2f} of aiohttp; "
-                  f"stock httpx {theirs / stock if stock else 0:.2f} of aiohttp")
-    first, last = figures[sizes[0]], figures[sizes[-1]]
-    ours_first, ours_last, base_last = first["displayd"][0], last["displayd"][0], last["aiohttp"][0]
-    if not (ours_first and ours_last and base_last):
-        print("fanout ratio: n/a (a run timed out)")
-        return 1
-    ratio, growth = base_last / ours_last, ours_last / ours_first
-    base_first = first["aiohttp"][0]
-    base_growth = f"{base_last / base_first:.1f}" if base_first else "n/a"
-    print(f"fanout ratio: {ratio:.2f} of aiohttp (target >= 0.50); "
-          f"t({sizes[-1] // 1000}k)/t({sizes[0] // 1000}k) = {growth:.1f} (target <= 12); "
-          f"aiohttp's own {base_growth}")
-    return 0 if ratio >= 0.5 and growth <= 12 else 1
+    return run_bench("fanout", lambda run: fanout(run, args, sizes))
 
 
 if __name__ == "__main__":

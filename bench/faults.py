@@ -2,19 +2,20 @@
 
     .venv/bin/python bench/faults.py                        # 1,000 boards, 10 s slots, 5 slots of each run
     .venv/bin/python bench/faults.py --slots 3 --slot 6 --loop asyncio
+    .venv/bin/python bench/faults.py --quick                # 100 boards, one 3 s slot of each run
 
 The issue's item: with 5 % hanging, 5 % dripping, 5 % resetting and 5 % erroring boards among 1,000,
 every slot completes by its end and healthy boards' delivery p99 grows by no more than 10 % against a
 run with no faulty boards.
 
 How:
-- The boards are one raw-asyncio server (uvloop when installed) in a child process of its own (this
-  script with `--serve-boards`), so it does not share the measured event loop. The path names the
-  behaviour: `/ok/<i>` checks the Standard Webhooks signature and answers 204 at once, `/hang/<i>`
-  reads the request and never answers, `/drip/<i>` sends a valid status line and headers, then one
-  body byte a second, `/reset/<i>` answers with a TCP RST (SO_LINGER 0), `/error500/<i>` answers 500.
-  Every answer carries `Connection: close`: each board is its own host in production, so nothing is
-  reused within a slot (as in bench/fanout.py).
+- The boards are one raw-asyncio server (bench/harness/receiver.py `faulty`, uvloop when installed)
+  in a child process of its own, so it does not share the measured event loop. The path names the
+  behaviour: `/ok/<i>` checks the Standard Webhooks signature (its own check, not displayd's) and
+  answers 204 at once, `/hang/<i>` reads the request and never answers, `/drip/<i>` sends a valid
+  status line and headers, then one body byte a second, `/reset/<i>` answers with a TCP RST
+  (SO_LINGER 0), `/error500/<i>` answers 500. Every answer carries `Connection: close`: each board is
+  its own host in production, so nothing is reused within a slot (as in bench/fanout.py).
 - One slot is `Pusher.push_all` of `--boards` signed requests with `deadline = loop.time() + --slot`,
   through displayd's own `make_client` and `Pusher` as `displayd serve` builds and calls them:
   `concurrency` = the dispatcher's `PUSH_CONCURRENCY` (`--concurrency`), `attempt_timeout` = the
@@ -39,150 +40,35 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import base64
 import contextlib
 import gc
-import hmac
-import json
 import math
 import os
 import random
-import socket
 import statistics
-import struct
 import sys
-import tempfile
-import time
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import cast
 
 import httpx
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this checkout's displayd and bench.harness
 
-from bench._support import LOOPBACK, BenchError, Processes, cpu_split, free_port, sigterm_as_interrupt, wait_ready
-from bench.fanout import document
-from displayd.delivery import Pusher, PushRequest, PushResult, make_client, sign
+from bench.harness.figures import percentile, ratio, verdict
+from bench.harness.processes import cpu_split
+from bench.harness.pushes import document, push_client, secret, signed_requests
+from bench.harness.receiver import FAULTS, start_receiver
+from bench.harness.running import Run, loop_runner, parse_args, run_bench
+from displayd.delivery import Pusher, PushResult
 from displayd.delivery.dispatch import PUSH_CONCURRENCY
 
-SECRET = "whsec_" + base64.b64encode(b"fault-bench-0123456789abcdef0123").decode()
-FAULTS = ("hang", "drip", "reset", "error500")
-KINDS = ("ok", *FAULTS)
+SECRET = secret(b"fault-bench-0123456789abcdef0123")
+QUICK = {"boards": 100, "slots": 1, "slot": 3.0, "attempt_timeout": 1.0, "pause": 0.2}
 TARGET = 1.10
 ATTEMPT_TIMEOUT = 5.0  # Settings.push_timeout_seconds' default
 MAX_ATTEMPTS = 3  # Pusher's default, as displayd/app.py builds it
-
-
-# --- the board server (child process) -----------------------------------------------------------------
-
-_ANSWERS = {
-    "ok": b"HTTP/1.1 204 No Content\r\nConnection: close\r\n\r\n",
-    "unsigned": b"HTTP/1.1 401 Unauthorized\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
-    "error500": b"HTTP/1.1 500 Internal Server Error\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
-    "drip": b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 1000\r\nConnection: close\r\n\r\n",
-    "unknown": b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
-}
-
-
-class _BoardConnection(asyncio.Protocol):
-    """One connection to the board server: reads one request, then behaves as its path says."""
-
-    def __init__(self, stats: Counter[str]) -> None:
-        self.stats = stats
-        self.transport: asyncio.Transport | None = None
-        self.buffer = b""
-        self.done = False
-        self.drip: asyncio.TimerHandle | None = None
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = cast(asyncio.Transport, transport)  # uvloop's transports do not subclass asyncio's
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        if self.drip is not None:
-            self.drip.cancel()
-        self.transport = None
-
-    def data_received(self, data: bytes) -> None:
-        if self.done:
-            return  # one request per connection: every answer closes it (or never comes)
-        self.buffer += data
-        end = self.buffer.find(b"\r\n\r\n")
-        if end < 0:
-            return
-        lines = self.buffer[:end].decode("latin-1").split("\r\n")
-        headers = {name.strip().lower(): value.strip()
-                   for name, _, value in (line.partition(":") for line in lines[1:])}
-        length = int(headers.get("content-length", "0"))
-        if len(self.buffer) < end + 4 + length:
-            return
-        body = self.buffer[end + 4:end + 4 + length]
-        self.done, self.buffer = True, b""
-        method, path = [*lines[0].split(" "), "", ""][:2]
-        kind = path.split("/")[1] if path.startswith("/") else ""
-        if method == "GET" and path == "/stats":
-            answer = json.dumps(self.stats).encode()
-            self._answer(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n"
-                         b"Connection: close\r\n\r\n%s" % (len(answer), answer))
-            return
-        self.stats[kind if kind in KINDS else "unknown"] += 1
-        if kind == "ok":
-            expected = sign(SECRET, headers.get("webhook-id", ""), int(headers.get("webhook-timestamp", "0") or 0),
-                            body)
-            if hmac.compare_digest(expected, headers.get("webhook-signature", "")):
-                self._answer(_ANSWERS["ok"])
-            else:
-                self.stats["bad signature"] += 1
-                self._answer(_ANSWERS["unsigned"])
-        elif kind == "error500":
-            self._answer(_ANSWERS["error500"])
-        elif kind == "hang":
-            pass  # read, never answer; the connection ends when the client gives up
-        elif kind == "drip":
-            assert self.transport is not None
-            self.transport.write(_ANSWERS["drip"])
-            self._drip()
-        elif kind == "reset":
-            assert self.transport is not None
-            sock = self.transport.get_extra_info("socket")
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-            self.transport.abort()
-        else:
-            self._answer(_ANSWERS["unknown"])
-
-    def _answer(self, answer: bytes) -> None:
-        assert self.transport is not None
-        self.transport.write(answer)
-        self.transport.close()
-
-    def _drip(self) -> None:
-        if self.transport is None or self.transport.is_closing():
-            return
-        self.transport.write(b" ")
-        self.drip = asyncio.get_running_loop().call_later(1.0, self._drip)
-
-
-async def _serve_boards(port: int) -> None:
-    stats: Counter[str] = Counter()
-    loop = asyncio.get_running_loop()
-    server = await loop.create_server(lambda: _BoardConnection(stats), LOOPBACK, port, backlog=4096)
-    async with server:
-        await server.serve_forever()
-
-
-def serve_boards(port: int) -> None:
-    """The child process' main: serve the fake boards on LOOPBACK:port until killed."""
-    try:
-        import uvloop
-    except ImportError:
-        asyncio.run(_serve_boards(port))
-    else:
-        uvloop.run(_serve_boards(port))
-
-
-# --- the pusher (this process) ------------------------------------------------------------------------
 
 
 @dataclass
@@ -195,13 +81,6 @@ class Slot:
     took: float
     problems: list[str] = field(default_factory=list)
     faults: dict[str, Counter[str]] = field(default_factory=dict)  # kind -> Counter of "error / attempts"
-
-
-def percentile(values: Sequence[float], share: float) -> float:
-    """Nearest-rank percentile (share in 0..1) of a non-empty sequence."""
-    ordered = sorted(values)
-    rank = max(1, -(-len(ordered) * share // 1))  # ceil(n * share), at least 1
-    return ordered[int(rank) - 1]
 
 
 def plan(boards: int, share: float, seed: int) -> list[str]:
@@ -221,9 +100,8 @@ async def push_slot(pusher: Pusher, base: str, kinds: Sequence[str], bodies: Seq
     loop = asyncio.get_running_loop()
     gc.collect()
     deadline = loop.time() + slot  # the slot's end; building 1,000 requests takes a millisecond or two of it
-    requests = [PushRequest(board_id=f"bang-{i:05d}", url=f"{base}/{kind}/{i}", body=bodies[i],
-                            webhook_id=f"bang-{i:05d}:3:{number}", secret=SECRET, deadline=deadline)
-                for i, kind in enumerate(kinds)]
+    requests = signed_requests([f"{base}/{kind}/{i}" for i, kind in enumerate(kinds)], bodies, secret=SECRET,
+                               deadline=deadline, slot=number)
     started = loop.time()  # latencies count from the call of push_all
     problems: list[str] = []
     try:
@@ -270,12 +148,11 @@ def describe(slot: Slot, healthy: int, note: str = "") -> str:
     return line
 
 
-async def measure(port: int, args: argparse.Namespace, kinds_b: Sequence[str]) -> list[Slot]:
-    base = f"http://{LOOPBACK}:{port}"
+async def measure(base: str, args: argparse.Namespace, kinds_b: Sequence[str]) -> list[Slot]:
     kinds_a = ["ok"] * len(kinds_b)
     bodies = [document(i) for i in range(len(kinds_b))]
     slots: list[Slot] = []
-    async with make_client(networks=["127.0.0.0/8"]) as client:
+    async with push_client() as client:
         pusher = Pusher(client, attempt_timeout=args.attempt_timeout, user_agent="displayd-bench")
         # Warm-up, not counted: imports, first connections, the allocator, the JIT-less interpreter caches.
         for run, kinds in (("A", kinds_a), ("B", kinds_b)):
@@ -297,52 +174,65 @@ async def measure(port: int, args: argparse.Namespace, kinds_b: Sequence[str]) -
     return slots
 
 
-def summarise(slots: Sequence[Slot], kinds_b: Sequence[str], slack: float) -> tuple[str, float | None, bool]:
-    """(report, ratio, every check passed)."""
+def summarise(slots: Sequence[Slot], kinds_b: Sequence[str], slack: float) -> tuple[str, bool]:
+    """(report, every check passed)."""
     same = [i for i, kind in enumerate(kinds_b) if kind == "ok"]
 
-    def p99s(run: str, boards: Sequence[int] | None) -> list[float]:
-        out = []
-        for slot in slots:
-            if slot.run == run and slot.latencies:
-                values = [slot.latencies[i] for i in (boards or slot.latencies) if i in slot.latencies]
-                out.append(percentile(values, 0.99))
-        return out
-
-    def pooled(run: str, boards: Sequence[int] | None, share: float) -> float:
-        values = [s.latencies[i] for s in slots if s.run == run for i in (boards or s.latencies) if i in s.latencies]
-        return percentile(values, share) if values else float("nan")
+    def latencies(slot: Slot, boards: Sequence[int] | None) -> list[float]:
+        return [slot.latencies[i] for i in (boards or slot.latencies) if i in slot.latencies]
 
     rows = {"A, all boards": ("A", None), "A, B's healthy boards": ("A", same), "B, healthy boards": ("B", None)}
     lines = ["healthy delivery latency (from push_all's call to finished_at):",
              f"  {'':<24} {'p50 pooled':>10} {'p99 pooled':>10} {'p99 median':>10}   per-slot p99 (ms)"]
     medians: dict[str, float] = {}
     for label, (run, boards) in rows.items():
-        per_slot = p99s(run, boards)
-        medians[label] = statistics.median(per_slot) if per_slot else float("nan")
-        p50, p99 = pooled(run, boards, 0.5) * 1000, pooled(run, boards, 0.99) * 1000
+        per_slot = [percentile(latencies(s, boards), 0.99) for s in slots if s.run == run and s.latencies]
+        pooled = [value for s in slots if s.run == run for value in latencies(s, boards)]
+        medians[label] = statistics.median(per_slot) if per_slot else math.nan
+        p50, p99 = percentile(pooled, 0.5) * 1000, percentile(pooled, 0.99) * 1000
         lines.append(f"  {label:<24} {p50:7.1f} ms {p99:7.1f} ms {medians[label] * 1000:7.1f} ms   "
                      + " ".join(f"{v * 1000:.0f}" for v in per_slot))
     a, a_all, b = medians["A, B's healthy boards"], medians["A, all boards"], medians["B, healthy boards"]
-    ratio = b / a if a > 0 and not math.isnan(a) and not math.isnan(b) else None
+    growth = ratio(b, a)
     ok = all(not slot.problems for slot in slots) and len(slots) > 0
-    overrun = max(slot.overrun for slot in slots) if slots else float("nan")
-    returned = max(slot.returned_after for slot in slots) if slots else float("nan")
-    lines.append(f"  B/A on the same boards {ratio or float('nan'):.3f}; B/(A, all boards) "
-                 f"{b / a_all if a_all else float('nan'):.3f}")
-    lines.append(f"every slot done by its end: latest result {overrun:+.3f} s, latest return of push_all "
-                 f"{returned:+.3f} s vs the deadline; {sum(len(s.problems) for s in slots)} problems")
-    verdict = "met" if ratio is not None and ratio <= TARGET else "MISSED"
-    on_time = bool(slots) and overrun <= slack and returned <= slack
+    overrun = max((slot.overrun for slot in slots), default=math.nan)
+    returned = max((slot.returned_after for slot in slots), default=math.nan)
     failed = sum(len(s.problems) for s in slots)
-    lines.append(f"faults healthy p99: A {a * 1000:.0f} ms, B {b * 1000:.0f} ms, ratio {ratio or float('nan'):.2f} "
-                 f"(target <= {TARGET:.2f}: {verdict}); every slot done by its end: {'yes' if on_time else 'NO'}; "
-                 + ("every check passed" if ok else f"{failed} check(s) FAILED"))
-    return "\n".join(lines), ratio, ok
+    lines.append(f"  B/A on the same boards {growth:.3f}; B/(A, all boards) {ratio(b, a_all):.3f}")
+    lines.append(f"every slot done by its end: latest result {overrun:+.3f} s, latest return of push_all "
+                 f"{returned:+.3f} s vs the deadline; {failed} problems")
+    on_time = bool(slots) and overrun <= slack and returned <= slack
+    lines.append(f"faults healthy p99: A {a * 1000:.0f} ms, B {b * 1000:.0f} ms, ratio {growth:.2f} "
+                 f"(target <= {TARGET:.2f}: {verdict(growth <= TARGET)}); every slot done by its end: "
+                 f"{'yes' if on_time else 'NO'}; " + ("every check passed" if ok else f"{failed} check(s) FAILED"))
+    return "\n".join(lines), ok
+
+
+def faults(run: Run, args: argparse.Namespace, kinds_b: list[str]) -> int:
+    board_cpus, pusher_cpus = cpu_split(args.pin)
+    _, base = start_receiver(run, "faulty", "--secret", SECRET, cpus=board_cpus)
+    if pusher_cpus:
+        os.sched_setaffinity(0, pusher_cpus)
+    counts = Counter(kinds_b)
+    print(f"faults: {args.boards} boards, run B with " + ", ".join(f"{counts[k]} {k}" for k in FAULTS)
+          + f"; {args.slot:g} s slots, attempt timeout {args.attempt_timeout:g} s, "
+          f"{args.concurrency} in flight, {args.loop} loop, "
+          f"{args.slots} slots each, interleaved{', pinned' if args.pin else ''}", flush=True)
+    slots = loop_runner(args.loop)(measure(base, args, kinds_b))
+    stats: dict[str, int] = {}
+    with contextlib.suppress(httpx.HTTPError, ValueError):
+        stats = httpx.get(f"{base}/stats", timeout=5).json()
+    print("board server saw: " + (", ".join(f"{n} {k}" for k, n in sorted(stats.items())) or "(no stats)"))
+    report, ok = summarise(slots, kinds_b, args.slack)
+    print(report)
+    if stats.get("bad signature"):
+        print(f"PROBLEM: {stats['bad signature']} pushes with a bad signature reached the board server")
+        ok = False
+    return 0 if ok else 1
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
     parser.add_argument("--boards", type=int, default=1000)
     parser.add_argument("--fault-share", type=float, default=0.05, help="share of the boards per fault kind in B")
     parser.add_argument("--slot", type=float, default=10.0, help="slot length, seconds (the push deadline)")
@@ -356,55 +246,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--loop", choices=("uvloop", "asyncio"), default="uvloop",
                         help="the pusher's loop; uvloop, as `displayd serve` runs under uvicorn[standard]")
     parser.add_argument("--pin", action="store_true", help="board server on the first CPU, the pusher on the rest")
-    parser.add_argument("--serve-boards", type=int, metavar="PORT", help=argparse.SUPPRESS)
-    args = parser.parse_args(argv)
-    if args.serve_boards is not None:
-        serve_boards(args.serve_boards)
-        return 0
+    args = parse_args(parser, argv, QUICK)
     if args.boards < 1 or args.slots < 1 or args.slot <= 0:
         parser.error("--boards, --slots and --slot must be positive")
-
     kinds_b = plan(args.boards, args.fault_share, args.seed)
-    runner: Callable[..., object] = asyncio.run
-    if args.loop == "uvloop":
-        import uvloop
-        runner = uvloop.run
-    sigterm_as_interrupt()
-    server_cpus, pusher_cpus = cpu_split(args.pin)
-    procs = Processes()
-    began = time.perf_counter()
-    try:
-        with tempfile.TemporaryDirectory(prefix="bench-faults-") as tmp:
-            port = free_port()
-            child = procs.start("boards", [sys.executable, str(Path(__file__).resolve()), "--serve-boards", str(port)],
-                                env=dict(os.environ), cwd=Path(tmp), log_path=Path(tmp) / "boards.log",
-                                cpus=server_cpus)
-            wait_ready(child, f"http://{LOOPBACK}:{port}/stats", timeout=20)
-            if pusher_cpus:
-                os.sched_setaffinity(0, pusher_cpus)
-            counts = Counter(kinds_b)
-            print(f"faults: {args.boards} boards, run B with " + ", ".join(f"{counts[k]} {k}" for k in FAULTS)
-                  + f"; {args.slot:g} s slots, attempt timeout {args.attempt_timeout:g} s, "
-                  f"{args.concurrency} in flight, {args.loop} loop, "
-                  f"{args.slots} slots each, interleaved{', pinned' if args.pin else ''}", flush=True)
-            slots = runner(measure(port, args, kinds_b))
-            assert isinstance(slots, list)
-            stats: dict[str, int] = {}
-            with contextlib.suppress(httpx.HTTPError, ValueError):
-                stats = httpx.get(f"http://{LOOPBACK}:{port}/stats", timeout=5).json()
-            print("board server saw: " + (", ".join(f"{n} {k}" for k, n in sorted(stats.items())) or "(no stats)"))
-    except BenchError as exc:
-        print(f"faults: {exc}", file=sys.stderr)
-        return 1
-    finally:
-        procs.stop_all()
-    report, _, ok = summarise(slots, kinds_b, args.slack)
-    print(report)
-    if stats.get("bad signature"):
-        print(f"PROBLEM: {stats['bad signature']} pushes with a bad signature reached the board server")
-        ok = False
-    print(f"run time {time.perf_counter() - began:.1f} s")
-    return 0 if ok else 1
+    return run_bench("faults", lambda run: faults(run, args, kinds_b))
 
 
 if __name__ == "__main__":

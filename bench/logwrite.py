@@ -17,7 +17,8 @@ the fastest way PostgreSQL can take the rows at all).
 
 How:
 - SQLite: a temporary file; PostgreSQL: a scratch database `displayd_bench_logwrite_<pid>`
-  created on `--pg` (default the local server, user postgres) and dropped at the end.
+  created on the server of `--pg` (default the local server, user postgres, through its
+  database `test`) and dropped at the end (bench/harness/databases.py).
   Each is migrated with `displayd.db.migrate.upgrade` before the event loop starts, and
   opened with displayd's `create_engine` (so SQLite gets its WAL pragmas).
 - One warm-up slot of `--warmup-rows` (default: as many as `--boards`) first, so connections
@@ -31,17 +32,15 @@ How:
   ANALYZE invalidates it, and every later slot costs rows x table size. `--warmup-rows 100`
   reproduces it (results take seconds and grow each round).
 
-Run: `.venv/bin/python bench/logwrite.py [--boards 10000] [--rounds 3] [--only sqlite|postgresql]`.
+Run: `.venv/bin/python bench/logwrite.py [--boards 10000] [--rounds 3] [--only sqlite|postgresql] [--pg URL]`,
+or `--quick` (500 rows, one round) to check it works.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import os
-import statistics
 import sys
-import tempfile
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -51,11 +50,14 @@ from typing import Any
 
 import aiosqlite
 import asyncpg
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this checkout's displayd and bench.harness
 
-from _support import warn_if_busy  # the helper module sits beside this script
-
+from bench.harness.databases import LOCAL_POSTGRESQL, plain_dsn, postgresql_url, scratch_database
+from bench.harness.deployment import isolate_environment
+from bench.harness.figures import median, verdict
+from bench.harness.running import Run, parse_args, run_bench
 from displayd.config import Settings
 from displayd.db import migrate
 from displayd.db.session import create_engine, create_sessionmaker
@@ -65,7 +67,7 @@ from displayd.logbook.store import NewRow, Outcome
 TARGET = 1.0
 CAMPAIGN = 1
 HASH = "sha256:" + "ab" * 32
-PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/test"
+QUICK = {"boards": 500, "rounds": 1}
 
 
 @dataclass
@@ -105,12 +107,8 @@ async def timed(work: Callable[[], Awaitable[Any]]) -> float:
     return time.perf_counter() - started
 
 
-async def displayd_round(url: str, boards: int, slot: int, engine_cache: dict[str, Any]) -> Round:
+async def displayd_round(sessionmaker: async_sessionmaker[AsyncSession], boards: int, slot: int) -> Round:
     """One slot through displayd's store, each phase in its own transaction as the leader does."""
-    if "sessionmaker" not in engine_cache:
-        engine = create_engine(Settings(database_url=url))
-        engine_cache["engine"], engine_cache["sessionmaker"] = engine, create_sessionmaker(engine)
-    sessionmaker = engine_cache["sessionmaker"]
     rows, outcomes = slot_rows(boards, slot)
 
     async def insert() -> None:
@@ -185,12 +183,8 @@ async def sqlite_bare_round(path: Path, boards: int, slot: int) -> Bare:
 
 # ---------------------------------------------------------------- bare baseline: PostgreSQL
 
-def _pg_dsn(url: str) -> str:
-    return url.replace("postgresql+asyncpg://", "postgresql://", 1)
-
-
 async def pg_make_bare(url: str) -> None:
-    connection = await asyncpg.connect(_pg_dsn(url))
+    connection = await asyncpg.connect(plain_dsn(url))
     try:
         await connection.execute("CREATE TABLE bare_rotation (LIKE rotation INCLUDING ALL)")
     finally:
@@ -203,7 +197,7 @@ async def pg_bare_round(url: str, boards: int, slot: int) -> Bare:
                 r.push_status, 0, r.error) for r in rows]
     updates = [(o.push_status, o.attempts, o.http_status, o.latency_ms, o.error, o.delivered_at, *o.key)
                for o in outcomes]
-    connection = await asyncpg.connect(_pg_dsn(url))
+    connection = await asyncpg.connect(plain_dsn(url))
     try:
         async def insert() -> None:
             async with connection.transaction():
@@ -233,17 +227,18 @@ async def pg_bare_round(url: str, boards: int, slot: int) -> Bare:
 async def bench_database(name: str, url: str, args: argparse.Namespace,
                          make_bare: Callable[[], Awaitable[None]],
                          bare_round: Callable[[int], Awaitable[Bare]]) -> tuple[Round, Bare]:
-    cache: dict[str, Any] = {}
+    engine = create_engine(Settings(database_url=url))  # one for every round, as in a running leader
+    sessionmaker = create_sessionmaker(engine)
     try:
         await make_bare()
-        cold = await displayd_round(url, args.warmup_rows, 0, cache)  # connections, compiled statements
+        cold = await displayd_round(sessionmaker, args.warmup_rows, 0)  # connections, compiled statements
         print(f"  {name} warm-up ({args.warmup_rows} rows, cold): insert {cold.insert:.3f} + results "
               f"{cold.results:.3f} s", flush=True)
         await bare_round(0)
         rounds: list[Round] = []
         bares: list[Bare] = []
         for i in range(1, args.rounds + 1):
-            ours = await displayd_round(url, args.boards, i, cache)
+            ours = await displayd_round(sessionmaker, args.boards, i)
             bare = await bare_round(i)
             rounds.append(ours)
             bares.append(bare)
@@ -252,84 +247,62 @@ async def bench_database(name: str, url: str, args: argparse.Namespace,
                   f"{ours.results:.3f}); bare {bare.total:.3f} s (insert {bare.insert:.3f} + update "
                   f"{bare.update:.3f}{copy})", flush=True)
     finally:
-        if "engine" in cache:
-            await cache["engine"].dispose()
+        await engine.dispose()
     ours = sorted(rounds, key=lambda r: r.total)[len(rounds) // 2]
-    bare = Bare(statistics.median(b.insert for b in bares), statistics.median(b.update for b in bares),
-                statistics.median(b.copy for b in bares) if bares[0].copy is not None else None)
+    bare = Bare(median(b.insert for b in bares), median(b.update for b in bares),
+                median(b.copy or 0.0 for b in bares) if bares[0].copy is not None else None)
     return ours, bare
 
 
 def summary(name: str, ours: Round, bare: Bare, boards: int) -> str:
     copy = f", copy {bare.copy:.2f} s" if bare.copy is not None else ""
-    verdict = "met" if ours.total <= TARGET else "MISSED"
     return (f"logwrite {name}: {ours.total:.2f} s (insert {ours.insert:.2f} + results {ours.results:.2f}), "
             f"bare {bare.total:.2f} s (insert {bare.insert:.2f} + update {bare.update:.2f}{copy}), "
-            f"ratio {ours.total / bare.total:.1f}x, {boards} boards, target <= {TARGET:g} s ({verdict})")
+            f"ratio {ours.total / bare.total:.1f}x, {boards} boards, target <= {TARGET:g} s "
+            f"({verdict(ours.total <= TARGET)})")
 
 
-def run_sqlite(args: argparse.Namespace, workdir: Path) -> str:
-    path = workdir / "logwrite.db"
-    url = f"sqlite+aiosqlite:///{path}"
-    migrate.upgrade(Settings(database_url=url))  # Alembic runs its own loop: before ours
-    ours, bare = asyncio.run(bench_database("sqlite", url, args, lambda: sqlite_make_bare(path),
-                                            lambda slot: sqlite_bare_round(path, args.boards, slot)))
-    return summary("sqlite", ours, bare, args.boards)
+def run_database(run: Run, args: argparse.Namespace, kind: str) -> str:
+    """Migrate a scratch database of `kind`, then measure displayd's store against the bare driver on it."""
+    with scratch_database(run.workdir, "logwrite", server=args.pg if kind == "postgresql" else None) as url:
+        migrate.upgrade(Settings(database_url=url))  # Alembic runs its own loop: before ours
+        path = Path(url.split(":///", 1)[-1])
+
+        async def make_bare() -> None:
+            await (sqlite_make_bare(path) if kind == "sqlite" else pg_make_bare(url))
+
+        async def bare_round(slot: int) -> Bare:
+            return await (sqlite_bare_round(path, args.boards, slot) if kind == "sqlite"
+                          else pg_bare_round(url, args.boards, slot))
+
+        ours, bare = asyncio.run(bench_database(kind, url, args, make_bare, bare_round))
+    return summary(kind, ours, bare, args.boards)
 
 
-async def _pg_admin(sql: str) -> None:
-    connection = await asyncpg.connect(PG_ADMIN)
-    try:
-        await connection.execute(sql)
-    finally:
-        await connection.close()
+def logwrite(run: Run, args: argparse.Namespace) -> int:
+    isolate_environment()
+    lines = [run_database(run, args, kind) for kind in ("sqlite", "postgresql") if args.only in (None, kind)]
+    for line in lines:
+        print(line)
+    return 0
 
 
-def run_postgresql(args: argparse.Namespace) -> str:
-    name = f"displayd_bench_logwrite_{os.getpid()}"
-    asyncio.run(_pg_admin(f"CREATE DATABASE {name}"))
-    try:
-        url = f"postgresql+asyncpg://postgres@127.0.0.1:5432/{name}"
-        migrate.upgrade(Settings(database_url=url, secret_key=None))
-        ours, bare = asyncio.run(bench_database("postgresql", url, args, lambda: pg_make_bare(url),
-                                                lambda slot: pg_bare_round(url, args.boards, slot)))
-        return summary("postgresql", ours, bare, args.boards)
-    finally:
-        asyncio.run(_pg_admin(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-
-
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
     parser.add_argument("--boards", type=int, default=10_000, help="rows per slot (default 10000)")
     parser.add_argument("--rounds", type=int, default=3, help="measured slots per database (default 3)")
     parser.add_argument("--warmup-rows", type=int, default=None,
                         help="rows of the warm-up slot (default: --boards; 100 shows the cached-plan trap)")
     parser.add_argument("--only", choices=["sqlite", "postgresql"], default=None, help="one database only")
-    args = parser.parse_args(argv)
+    parser.add_argument("--pg", type=postgresql_url, default=LOCAL_POSTGRESQL,
+                        help="the PostgreSQL server, as the URL of a database on it the scratch database is "
+                             "created through (default: the local server's `test`)")
+    args = parse_args(parser, argv, QUICK)
     if args.warmup_rows is None:
         args.warmup_rows = args.boards
     if args.boards < 1 or args.rounds < 1 or args.warmup_rows < 1:
         parser.error("--boards, --rounds and --warmup-rows must be positive")
-    return args
-
-
-def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
-    os.environ["DISPLAYD_CONFIG"] = os.devnull  # not the repository's config file
-    for key in [k for k in os.environ if k.startswith("DISPLAYD_") and k != "DISPLAYD_CONFIG"]:
-        del os.environ[key]
-    started = time.monotonic()
-    lines: list[str] = []
-    warn_if_busy()
-    with tempfile.TemporaryDirectory(prefix="displayd-bench-logwrite-") as tmp:
-        if args.only in (None, "sqlite"):
-            lines.append(run_sqlite(args, Path(tmp)))
-        if args.only in (None, "postgresql"):
-            lines.append(run_postgresql(args))
-    for line in lines:
-        print(line)
-    print(f"total time {time.monotonic() - started:.0f} s", file=sys.stderr)
-    return 0
+    return run_bench("logwrite", lambda run: logwrite(run, args))
 
 
 if __name__ == "__main__":

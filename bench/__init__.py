@@ -1,0 +1,1 @@
+"""Benchmarks of displayd's hot paths; `bench.harness` holds what the scripts share."""
