@@ -33,7 +33,7 @@ run: $(STAMP)
 
 test: $(STAMP) browser
 	$(BIN)/ruff check displayd tests bench
-	$(BIN)/mypy displayd
+	$(BIN)/mypy displayd bench
 	$(BIN)/python -m pytest -q -m "not slow"
 
 # The pure and unit tests: no database, no server process, no browser; well under a minute.
@@ -45,7 +45,7 @@ test-long: $(STAMP) browser
 
 lint: $(STAMP)
 	$(BIN)/ruff check displayd tests bench
-	$(BIN)/mypy displayd
+	$(BIN)/mypy displayd bench
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info
