@@ -1,4 +1,4 @@
-"""The `displayd` command: serve | db upgrade | keys create | slogans import | demo.
+"""The `displayd` command: serve | db upgrade/copy | keys | slogans import | campaigns import | demo.
 
 Each command builds the settings once from the environment and the config file and passes
 them down. Output meant for scripts is on stdout (the new key alone on the last line);
@@ -189,6 +189,31 @@ def slogans_import(file: Path, as_name: str | None) -> None:
         click.echo(f"imported {len(result.added)} slogans, {len(result.unchanged)} unchanged")
     else:
         click.echo(f"nothing to import: all {len(result.unchanged)} slogans are already in the catalog")
+
+
+@main.group()
+def campaigns() -> None:
+    """Campaigns."""
+
+
+@campaigns.command("import")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--as", "as_name", default=None, help="Name recorded in the audit log (default cli:<user>).")
+def campaigns_import(file: Path, as_name: str | None) -> None:
+    """Create the campaigns FILE's `campaign:` block implies (window, peak, anniversary).
+
+    The file's slogans are imported first; a campaign whose name exists is left alone, so
+    running it twice changes nothing.
+    """
+    from displayd.campaigns.document import PlanImport, import_plan
+
+    async def work(session: object) -> PlanImport:
+        return await import_plan(session, file, actor=_actor(as_name), now=datetime.now(UTC))  # type: ignore[arg-type]
+
+    result = _run_in_transaction(_settings(), work)
+    click.echo(f"slogans: {len(result.slogans.added)} imported, {len(result.slogans.unchanged)} already there")
+    click.echo(f"campaigns: {len(result.created)} created, {len(result.unchanged)} already there"
+               + (f" (ids {', '.join(map(str, result.created))})" if result.created else ""))
 
 
 @main.command()
