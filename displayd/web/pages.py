@@ -7,9 +7,12 @@ dashboard shows exactly what the API says. The week plan is rendered here (`plan
 
 from __future__ import annotations
 
+import contextlib
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Annotated
 from urllib.parse import parse_qs
+from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Request, Response
 from fastapi import Path as PathParam
@@ -19,7 +22,8 @@ from displayd.auth.keys import hash_secret, principal_for_key
 from displayd.auth.roles import Permission, Principal
 from displayd.boards.snapshot import Snapshot
 from displayd.campaigns import service as campaigns
-from displayd.web.plan import CampaignWeek, week_plans
+from displayd.campaigns.schemas import DEFAULT_TIMEZONE
+from displayd.web.plan import CampaignWeek, monday_of, week_plans
 from displayd.web.render import SECURITY_HEADERS, Markup, join, page, tag
 from displayd.web.session import clear_session, same_origin, set_session, signed_in
 
@@ -39,7 +43,8 @@ ASSETS = {
     **{font.name: "font/woff2" for font in STATIC.glob("*.woff2")},
 }
 ROLE_NAMES = {"admin": "quản trị", "editor": "biên tập", "approver": "phê duyệt", "operator": "vận hành"}
-STATES = {"running": "Đang chạy", "scheduled": "Sắp chạy", "paused": "Tạm dừng"}
+STATES = {"running": "Đang chạy", "scheduled": "Sắp chạy", "paused": "Tạm dừng", "ended": "Đã kết thúc"}
+FIRST_WEEK, LAST_WEEK = date(2000, 1, 3), date(2099, 12, 28)  # Mondays: the span campaigns may take
 
 
 def _to_login() -> RedirectResponse:
@@ -162,19 +167,47 @@ def _plan_section(plan: CampaignWeek) -> Markup:
 
 
 @router.get("/ui/plan")
-async def week_plan(request: Request) -> Response:
+async def week_plan(request: Request, week: str | None = None) -> Response:
+    """The plan of the week holding `week` (`YYYY-MM-DD`, any day of it; default this week)."""
     who = await _reader(request)
     if who is None:
         return _to_login()
+    # The page's "this week" on the office's clock; each campaign's week is on its own zone's.
+    today = request.app.state.clock().astimezone(ZoneInfo(DEFAULT_TIMEZONE)).date()
+    day: date | None = None
+    with contextlib.suppress(ValueError):
+        day = date.fromisoformat(week) if week else None
+    if week and (day is None or not FIRST_WEEK <= monday_of(day) <= LAST_WEEK):
+        return page("plan.html", title="Kế hoạch tuần", status=422, nav=_nav(who, "/ui/plan"),
+                    heading="Kế hoạch tuần", weeks=_week_links(monday_of(today), today), alerts=Markup(""),
+                    plans=tag("p", f"“{week}” không phải một ngày hợp lệ (YYYY-MM-DD, 2000–2099).",
+                              class_="empty"))
     async with request.app.state.sessionmaker() as session:
         rows = await campaigns.all_live(session)
     snapshot: Snapshot = request.app.state.snapshot
     plans = week_plans(rows, snapshot.slogans, request.app.state.clock(),
-                       on_error=lambda campaign_id, exc: snapshot.report(campaign_id, None, exc))
+                       on_error=lambda campaign_id, exc: snapshot.report(campaign_id, None, exc), day=day)
+    monday = monday_of(day or today)
+    this_week = day is None or monday == monday_of(today)
+    sunday = monday + timedelta(days=6)
+    heading = "Kế hoạch tuần này" if this_week else f"Kế hoạch tuần {monday:%d/%m} – {sunday:%d/%m/%Y}"
     body = join([_plan_section(p) for p in plans]) or tag(
-        "p", "Không có đợt tuyên truyền nào chạy trong tuần này.", class_="empty")
-    return page("plan.html", title="Kế hoạch tuần này", nav=_nav(who, "/ui/plan"), plans=body,
-                alerts=_plan_alerts(snapshot))
+        "p", "Không có đợt tuyên truyền nào chạy trong tuần này." if this_week
+        else "Không có đợt tuyên truyền nào chạy trong tuần đó.", class_="empty")
+    return page("plan.html", title=heading, nav=_nav(who, "/ui/plan"), heading=heading, plans=body,
+                weeks=_week_links(monday, today), alerts=_plan_alerts(snapshot))
+
+
+def _week_links(monday: date, today: date) -> Markup:
+    """Previous / this / next week, and a date field to jump to any week (a plain GET form)."""
+    links = [(monday - timedelta(days=7), "← Tuần trước"), (monday_of(today), "Tuần này"),
+             (monday + timedelta(days=7), "Tuần sau →")]
+    anchors = join([tag("a", label, href=f"/ui/plan?week={target.isoformat()}", class_="button")
+                    for target, label in links if FIRST_WEEK <= target <= LAST_WEEK])
+    return Markup(f'<nav class="weeks">{anchors}<form method="get" action="/ui/plan">'
+                  f'<label>Tuần có ngày <input type="date" name="week" value="{monday.isoformat()}" '
+                  f'min="{FIRST_WEEK.isoformat()}" max="{(LAST_WEEK + timedelta(days=6)).isoformat()}"></label>'
+                  f' <button type="submit">Xem</button></form></nav>')
 
 
 @router.get("/ui/static/{name}")

@@ -1,10 +1,12 @@
-""""This week's plan" per campaign: pure arithmetic over campaign rows, no I/O.
+"""A week's plan per campaign: pure arithmetic over campaign rows, no I/O.
 
-    week_plans(campaigns, slogans, now)  # → [CampaignWeek, …] for the dashboard's plan page
+    week_plans(campaigns, slogans, now)                         # this week
+    week_plans(campaigns, slogans, now, day=date(2024, 5, 7))   # the week holding 07/5/2024
 
-For every campaign running or starting this week (Monday–Sunday on the campaign's own wall
-clock), the office sees its settings, the cycle as boards will walk it, and per day the local
-hours it runs and roughly how many slots that makes. It is computed from the campaign
+For every campaign that runs during the week (Monday–Sunday on the campaign's own wall
+clock; this week: running or starting, not already over), the office sees its settings,
+the cycle as boards will walk it, and per day the local hours it runs and roughly how many
+slots that makes. It is computed from the campaign
 fields alone (window, daily hours, dwell), so it costs nothing per board; it does not
 account for higher-priority campaigns pre-empting it on a particular board — the per-board
 `/schedule` is the exact answer for that.
@@ -60,7 +62,7 @@ class CycleEntry:
 class CampaignWeek:
     id: int
     name: str
-    state: str            # "running" | "scheduled" | "paused"
+    state: str            # "running" | "scheduled" | "paused" | "ended"
     timezone: str
     window: str           # local, "01/03/2024 00:00 → 01/06/2024 00:00"
     daily_hours: str      # "06:00–22:00" or "cả ngày"
@@ -112,22 +114,30 @@ def _day_plan(campaign: CampaignLike, zone: ZoneInfo, day: date, ranges: Sequenc
     return DayPlan(label=f"{WEEKDAYS[day.weekday()]} {day:%d/%m}", hours=hours, slots=slots, today=day == today)
 
 
-def week_plan(campaign: CampaignLike, slogans: Mapping[int, str], now: datetime) -> CampaignWeek | None:
-    """The campaign's plan for the week holding `now` on its wall clock; None if it does not run then."""
+def monday_of(day: date) -> date:
+    return day - timedelta(days=day.weekday())
+
+
+def week_plan(campaign: CampaignLike, slogans: Mapping[int, str], now: datetime,
+              day: date | None = None) -> CampaignWeek | None:
+    """The campaign's plan for the week holding `day` (default: today) on its wall clock; None
+    if it does not run that week (this week: also None once it is over)."""
     zone = ZoneInfo(campaign.timezone)
     today = now.astimezone(zone).date()
-    monday = today - timedelta(days=today.weekday())
+    monday = monday_of(day or today)
     week_start = datetime.combine(monday, time(0), tzinfo=zone).astimezone(UTC)
     week_end = datetime.combine(monday + timedelta(days=7), time(0), tzinfo=zone).astimezone(UTC)
-    if campaign.ends_at <= max(week_start, now) or campaign.starts_at >= week_end:
-        return None  # ended already, or not this week
+    shown_from = week_start if day is not None else max(week_start, now)
+    if campaign.ends_at <= shown_from or campaign.starts_at >= week_end:
+        return None  # not that week (or, this week, over already)
     try:
         ranges = parse_daily_hours(campaign.daily_hours) or WHOLE_DAY
     except ValueError:
         ranges = WHOLE_DAY
     entries = [PlaylistEntry(slogan_id=int(p["slogan_id"]), weight=int(p.get("weight", 1)))
                for p in campaign.playlist]
-    state = "paused" if campaign.paused else ("running" if campaign.starts_at <= now else "scheduled")
+    state = ("paused" if campaign.paused else "ended" if campaign.ends_at <= now
+             else "running" if campaign.starts_at <= now else "scheduled")
     return CampaignWeek(
         id=campaign.id, name=campaign.name, state=state, timezone=campaign.timezone,
         window=f"{_fmt(campaign.starts_at.astimezone(zone))} → {_fmt(campaign.ends_at.astimezone(zone))}",
@@ -145,13 +155,14 @@ def week_plan(campaign: CampaignLike, slogans: Mapping[int, str], now: datetime)
 
 
 def week_plans(campaigns: Sequence[CampaignLike], slogans: Mapping[int, str], now: datetime,
-               on_error: Callable[[int, Exception], None] | None = None) -> list[CampaignWeek]:
+               on_error: Callable[[int, Exception], None] | None = None,
+               day: date | None = None) -> list[CampaignWeek]:
     """Running first (by priority, highest first), then upcoming ones by start. A campaign whose
     plan raises is left out and handed to `on_error`: the others are still shown."""
     plans: list[CampaignWeek] = []
     for campaign in campaigns:
         try:
-            plan = week_plan(campaign, slogans, now)
+            plan = week_plan(campaign, slogans, now, day)
         except Exception as exc:
             if on_error is None:
                 raise

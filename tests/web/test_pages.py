@@ -7,7 +7,7 @@ Each test runs on SQLite and PostgreSQL (the `app` fixture); the browser tests a
 from __future__ import annotations
 
 import base64
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 import httpx
@@ -181,3 +181,29 @@ def test_week_plan_clips_to_the_window_and_counts_slots() -> None:
     assert [d.slots for d in plan.days[:3]] == [0, 480, 240]
     assert plan.days[1].today and plan.cycle == [1, 2, 1]
     assert plan.daily_hours == "22:00–02:00" and plan.targets == "Tất cả bảng"
+
+
+def test_any_week_shows_the_campaigns_of_that_week_even_once_over() -> None:
+    now = datetime(2024, 5, 7, 3, 0, tzinfo=UTC)
+    over = _Campaign(starts_at=datetime(2024, 1, 1, tzinfo=UTC), ends_at=datetime(2024, 3, 1, tzinfo=UTC))
+    later = _Campaign(id=2, starts_at=datetime(2024, 5, 20, tzinfo=UTC), ends_at=datetime(2024, 6, 1, tzinfo=UTC))
+    assert week_plans([over, later], {}, now) == []  # type: ignore[list-item]
+    february = week_plans([over, later], {}, now, day=date(2024, 2, 14))  # type: ignore[list-item]
+    assert [(p.id, p.state, p.week) for p in february] == [(1, "ended", "12/02 – 18/02/2024")]
+    may = week_plans([over, later], {}, now, day=date(2024, 5, 26))  # type: ignore[list-item]
+    assert [(p.id, p.state, p.days[0].slots) for p in may] == [(2, "scheduled", 17 * 120)]  # from 07:00 local
+    assert may[0].days[6].slots == 24 * 120 and not any(d.today for d in may[0].days)
+
+
+async def test_the_plan_page_walks_to_any_week(client: httpx.AsyncClient, keys: Keys, factory: Any) -> None:
+    await factory.campaign("Mùa xuân", starts_at="2024-02-01T00:00:00+07:00", ends_at="2024-03-01T00:00:00+07:00")
+    cookie = session_cookie(await sign_in(client, keys.operator))
+    this_week = await client.get("/ui/plan", headers=with_cookie(cookie))
+    assert "Mùa xuân" not in this_week.text and 'href="/ui/plan?week=2024-04-29"' in this_week.text
+    february = await client.get("/ui/plan", params={"week": "2024-02-14"}, headers=with_cookie(cookie))
+    assert february.status_code == 200
+    assert "Kế hoạch tuần 12/02 – 18/02/2024" in february.text and "Mùa xuân" in february.text
+    assert "Đã kết thúc" in february.text and 'href="/ui/plan?week=2024-02-19"' in february.text
+    for bad in ("2024-02-30", "1999-12-31", "ngày mai"):
+        refused = await client.get("/ui/plan", params={"week": bad}, headers=with_cookie(cookie))
+        assert refused.status_code == 422 and "không phải một ngày hợp lệ" in refused.text, bad
