@@ -24,6 +24,7 @@ from sqlalchemy import text
 
 from displayd import __version__
 from displayd.auth.endpoints import router as audit_router
+from displayd.boards.bulk import MAX_BODY_BYTES as BULK_BODY_BYTES
 from displayd.boards.endpoints import router as boards_router
 from displayd.boards.poll import PollPath
 from displayd.campaigns.endpoints import router as campaigns_router
@@ -110,7 +111,8 @@ def create_app(settings: Settings, *, clock: Clock = utc_now) -> FastAPI:
     app.include_router(metrics_router)
     _add_health(app)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
-    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes,
+                       larger={"/api/v1/boards/import": max(BULK_BODY_BYTES, settings.max_body_bytes)})
     app.add_middleware(PollPath, state=app.state)  # outermost: polls skip everything else
     return app
 

@@ -17,10 +17,16 @@ from displayd.db.models import ChangeVersion
 
 
 async def touch(session: AsyncSession) -> None:
+    """Move the change version, once per transaction however many rows it changes (a bulk
+    import of 1,000 boards is one change, one snapshot rebuild in every process)."""
+    transaction = session.get_transaction()
+    if transaction is not None and session.info.get("touched_in") is transaction:
+        return
     await session.execute(
         update(ChangeVersion).where(ChangeVersion.id == 1).values(version=ChangeVersion.version + 1)
     )
     session.info["changed"] = True
+    session.info["touched_in"] = transaction
 
 
 def changed(session: AsyncSession) -> bool:

@@ -192,6 +192,55 @@ def slogans_import(file: Path, as_name: str | None) -> None:
 
 
 @main.group()
+def boards() -> None:
+    """Boards."""
+
+
+@boards.command("import")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--credentials", "credentials_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Where to write new boards' tokens and secrets (default: beside FILE, a new name each run).")
+@click.option("--as", "as_name", default=None, help="Name recorded in the audit log (default cli:<user>).")
+def boards_import(file: Path, credentials_path: Path | None, as_name: str | None) -> None:
+    """Create or update boards from FILE (CSV with a header row, or YAML), all or nothing.
+
+    New boards' tokens and secrets go to a file only you can read, never to the terminal.
+    """
+    from displayd.boards import bulk
+    from displayd.keyring import master_key
+    from displayd.progress import Progress
+
+    settings = _settings()
+    try:
+        rows = bulk.parse_file(file)
+    except DisplaydError as exc:
+        raise click.ClickException(f"{file}: {exc.detail}; nothing was imported") from None
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    target = credentials_path or file.with_name(f"{file.stem}-credentials-{stamp}.csv")
+    written: list[Path] = []
+
+    async def work(session: object) -> bulk.BulkResult:
+        result = await bulk.apply(session, rows, actor=_actor(as_name), now=datetime.now(UTC),  # type: ignore[arg-type]
+                                  networks=settings.board_networks(), master=master_key(settings),
+                                  progress=Progress("imported", total=len(rows), unit="boards"))
+        if result.created:  # written before the commit: credentials are never lost to a crash after it
+            bulk.write_credentials(target, result.created)
+            written.append(target)
+        return result
+
+    try:
+        result = _run_in_transaction(settings, work)
+    except (click.ClickException, OSError) as exc:
+        for path in written:  # the transaction did not commit: those boards do not exist
+            path.unlink(missing_ok=True)
+        message = exc.format_message() if isinstance(exc, click.ClickException) else str(exc)
+        raise click.ClickException(f"{file}: {message}; nothing was imported") from None
+    click.echo(f"boards: {len(result.created)} created, {len(result.updated)} updated")
+    if written:
+        click.echo(f"new tokens and secrets (readable by you only): {target}")
+
+
+@main.group()
 def campaigns() -> None:
     """Campaigns."""
 

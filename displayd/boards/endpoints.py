@@ -9,15 +9,18 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Header, Query, Request, Response
 
 from displayd.auth.roles import Permission, Principal
-from displayd.boards import poll, service
+from displayd.boards import bulk, poll, service
 from displayd.boards.schemas import (
     BoardCreate,
     BoardCreated,
     BoardHealth,
+    BoardImport,
+    BoardImportResult,
     BoardOut,
     BoardPage,
     BoardUpdate,
     Credentials,
+    NewCredentials,
     PlannedSlot,
     Schedule,
 )
@@ -85,6 +88,20 @@ async def create_board(request: Request, body: BoardCreate, session: SessionDep,
     await commit_now(request, session)
     out = _out(request, board, now, None)
     return BoardCreated.model_validate({**out, "token": token, "secret": secret})
+
+
+@router.post("/import", status_code=201, summary="Create or update many boards in one change, all or nothing")
+async def import_boards(request: Request, body: BoardImport, session: SessionDep, who: Admin,
+                        now: Now) -> BoardImportResult:
+    """Up to 10,000 boards (bodies up to 4 MiB here). A bad item rejects the whole list with
+    its position (`item 3: …`); new boards' tokens and secrets are in the answer, once."""
+    settings = request.app.state.settings
+    rows = bulk.parse_items(list(enumerate(body.boards, start=1)), unit="item")
+    result = await bulk.apply(session, rows, actor=who, now=now, networks=settings.board_networks(),
+                              master=master_key(settings), unit="item")
+    await commit_now(request, session)
+    return BoardImportResult(created=[NewCredentials(id=c.board_id, token=c.token, secret=c.secret)
+                                      for c in result.created], updated=result.updated)
 
 
 @router.get("/{board_id}", summary="Read a board with what it shows and its health")

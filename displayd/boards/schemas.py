@@ -30,6 +30,28 @@ class BoardCreate(StrictModel):
     enabled: bool = Field(True, description="Disabled boards are given nothing.")
 
 
+class BoardImport(StrictModel):
+    """Boards to create or update in one change, all or nothing."""
+
+    boards: list[dict[str, Any]] = Field(max_length=10_000, description="Boards as `POST /boards` takes them; "
+                                         "an existing id is updated with these fields (its credentials stay).")
+
+
+class NewCredentials(BaseModel):
+    """A new board's token and secret, shown once."""
+
+    id: str = Field(description="Board id.")
+    token: str = Field(description="Poll token.")
+    secret: str = Field(description="Push signing secret (`whsec_…`).")
+
+
+class BoardImportResult(BaseModel):
+    """What an import did."""
+
+    created: list[NewCredentials] = Field(description="New boards with their credentials (shown only here).")
+    updated: list[str] = Field(description="Ids of existing boards updated.")
+
+
 class BoardUpdate(StrictModel):
     """Changes to a board; omitted fields stay."""
 

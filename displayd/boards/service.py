@@ -47,7 +47,7 @@ def _groups(values: Sequence[str]) -> list[str]:
     return sorted({normalise_text(v, field="groups", max_length=64) for v in values})
 
 
-async def _check_delivery(board: Board, networks: Sequence[Network]) -> None:
+async def check_delivery(board: Board, networks: Sequence[Network]) -> None:
     if board.endpoint_url is not None:
         if any(unicodedata.category(c) in ("Cc", "Cf", "Zl", "Zp") for c in board.endpoint_url):
             raise InvalidInput("endpoint_url contains a control or formatting character")
@@ -98,15 +98,8 @@ async def all_live(session: AsyncSession) -> list[Board]:
     return list(await session.scalars(select(Board).where(Board.deleted_at.is_(None)).order_by(Board.id)))
 
 
-async def create(
-    session: AsyncSession, *, actor: Principal, now: datetime, data: dict[str, Any],
-    networks: Sequence[Network], master: bytes,
-) -> tuple[Board, str, str]:
-    """The new board, its token and its secret (which exist nowhere else afterwards)."""
-    existing = await session.get(Board, data["id"])
-    if existing is not None:
-        gone = " (deleted; ids are never reused, history keeps them)" if existing.deleted_at else ""
-        raise Conflict(f"board {data['id']} already exists{gone}")
+def new_board(data: dict[str, Any], *, now: datetime, master: bytes) -> tuple[Board, str, str]:
+    """A Board row from validated `BoardCreate` data, with its new token and secret (not yet added)."""
     board = Board(
         id=data["id"], name=normalise_text(data["name"], field="name", max_length=200),
         location=None if data.get("location") is None else normalise_text(data["location"], field="location",
@@ -115,8 +108,42 @@ async def create(
         charset=data["charset"], max_chars=data["max_chars"], lines=data["lines"], offset=data["offset"],
         enabled=data["enabled"], created_at=now, updated_at=now,
     )
-    await _check_delivery(board, networks)
     token, secret = _new_credentials(board, master)
+    return board, token, secret
+
+
+def apply_changes(board: Board, data: dict[str, Any], *, now: datetime) -> None:
+    """`BoardUpdate` data onto the row: given fields replace, omitted ones stay."""
+    if data.get("name") is not None:
+        board.name = normalise_text(data["name"], field="name", max_length=200)
+    if "location" in data:
+        board.location = None if data["location"] is None else normalise_text(
+            data["location"], field="location", max_length=300)
+    if data.get("groups") is not None:
+        board.groups = _groups(data["groups"])
+    if "endpoint_url" in data:
+        board.endpoint_url = data["endpoint_url"]
+    for field in ("delivery", "charset", "max_chars", "lines", "offset", "enabled"):
+        if data.get(field) is not None:
+            setattr(board, field, data[field])
+    board.updated_at = now
+
+
+def taken(board_id: str, existing: Board | None) -> Conflict:
+    gone = " (deleted; ids are never reused, history keeps them)" if existing and existing.deleted_at else ""
+    return Conflict(f"board {board_id} already exists{gone}")
+
+
+async def create(
+    session: AsyncSession, *, actor: Principal, now: datetime, data: dict[str, Any],
+    networks: Sequence[Network], master: bytes,
+) -> tuple[Board, str, str]:
+    """The new board, its token and its secret (which exist nowhere else afterwards)."""
+    existing = await session.get(Board, data["id"])
+    if existing is not None:
+        raise taken(data["id"], existing)
+    board, token, secret = new_board(data, now=now, master=master)
+    await check_delivery(board, networks)
     session.add(board)
     try:
         await session.flush()
@@ -134,20 +161,8 @@ async def update(
 ) -> Board:
     board = await get(session, board_id, for_update=True)
     before = snapshot(board)
-    if data.get("name") is not None:
-        board.name = normalise_text(data["name"], field="name", max_length=200)
-    if "location" in data:
-        board.location = None if data["location"] is None else normalise_text(
-            data["location"], field="location", max_length=300)
-    if data.get("groups") is not None:
-        board.groups = _groups(data["groups"])
-    if "endpoint_url" in data:
-        board.endpoint_url = data["endpoint_url"]
-    for field in ("delivery", "charset", "max_chars", "lines", "offset", "enabled"):
-        if data.get(field) is not None:
-            setattr(board, field, data[field])
-    await _check_delivery(board, networks)
-    board.updated_at = now
+    apply_changes(board, data, now=now)
+    await check_delivery(board, networks)
     audit.record(session, actor=actor, action="board.update", entity_type="board", entity_id=board.id,
                  before=before, after=snapshot(board), now=now)
     await changes.touch(session)
