@@ -1,11 +1,12 @@
 """The APScheduler 3 side: who leads, and when the next slot boundary runs.
 
-Two jobs, both module-level coroutines taking the scheduler's name (jobs hold no objects,
-so the job table stays printable and the functions testable):
+The jobs are bound methods of `SlotScheduler`, held as they are by APScheduler's in-memory
+job store (nothing is serialised, so nothing needs a name to be found again):
 - `check_leadership` every LEADERSHIP_CHECK_SECONDS: a standby tries to take the lock; the
   leader makes sure it still holds it and steps down if not.
-- `slot_boundary` at the next instant any board's content changes: the dispatcher gives
-  every board what it should show, and the job schedules its own successor. The database
+- `boundary` at the next instant any board's content changes: the dispatcher gives every
+  board what it should show, and the job schedules its own successor; `prepare` plans it
+  a moment before. The database
   is the truth: on taking over, and after every change, the boundary is recomputed from
   the snapshot, never carried over.
 """
@@ -35,21 +36,6 @@ BOUNDARY_JOB = "slot-boundary"
 PREPARE_JOB = "slot-prepare"
 PREPARE_AHEAD = timedelta(seconds=1)  # plan a boundary this long before it, so at the instant only I/O is left
 
-_registry: dict[str, SlotScheduler] = {}
-
-
-async def check_leadership(name: str) -> None:
-    await _registry[name].check_leadership()
-
-
-async def slot_boundary(name: str, at: str) -> None:
-    await _registry[name].boundary(datetime.fromisoformat(at))
-
-
-async def prepare_boundary(name: str, at: str) -> None:
-    await _registry[name].prepare(datetime.fromisoformat(at))
-
-
 class SlotScheduler:
     def __init__(self, *, dispatcher: Dispatcher, leadership: Leadership, clock: Callable[[], datetime],
                  metrics: Any = None) -> None:
@@ -67,11 +53,10 @@ class SlotScheduler:
         self._backfill: asyncio.Task[int] | None = None
 
     def start(self) -> None:
-        _registry[self.name] = self
         self.scheduler.start()
         self.scheduler.add_job(
-            check_leadership, IntervalTrigger(seconds=LEADERSHIP_CHECK_SECONDS), args=[self.name],
-            id="leadership", next_run_time=datetime.now(UTC),
+            self.check_leadership, IntervalTrigger(seconds=LEADERSHIP_CHECK_SECONDS), id="leadership",
+            next_run_time=datetime.now(UTC),
             # A late check is useless once the next is due; one at a time; never queue them up.
             misfire_grace_time=int(LEADERSHIP_CHECK_SECONDS), coalesce=True, max_instances=1,
         )
@@ -89,7 +74,6 @@ class SlotScheduler:
         if self.leader:
             await self.leadership.release()
             self.leader = False
-        _registry.pop(self.name, None)
 
     async def check_leadership(self) -> None:
         async with self._lock:
@@ -126,7 +110,7 @@ class SlotScheduler:
 
     def _schedule(self, at: datetime) -> None:
         self.scheduler.add_job(
-            slot_boundary, DateTrigger(run_date=at), args=[self.name, at.isoformat()], id=BOUNDARY_JOB,
+            self.boundary, DateTrigger(run_date=at), args=[at], id=BOUNDARY_JOB,
             replace_existing=True,
             # A late boundary still runs, however late: it gives boards what is current *now*
             # (the dispatcher plans at max(at, now)), which beats leaving them stale. Slots it
@@ -166,7 +150,7 @@ class SlotScheduler:
             self._schedule(next_at)
             ahead = next_at - min(PREPARE_AHEAD, (next_at - self.clock()) / 2)
             self.scheduler.add_job(
-                prepare_boundary, DateTrigger(run_date=ahead), args=[self.name, next_at.isoformat()],
+                self.prepare, DateTrigger(run_date=ahead), args=[next_at],
                 id=PREPARE_JOB, replace_existing=True,
                 # Planning late is useless: past the boundary, the boundary plans for itself.
                 misfire_grace_time=1, coalesce=True, max_instances=1)
