@@ -18,6 +18,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
+from displayd import rotation
 from displayd.rotation import DailyRange, PlaylistEntry, parse_daily_hours, weighted_cycle
 
 WEEKDAYS = ("Thứ Hai", "Thứ Ba", "Thứ Tư", "Thứ Năm", "Thứ Sáu", "Thứ Bảy", "Chủ Nhật")
@@ -114,7 +115,7 @@ def _day_plan(campaign: CampaignLike, zone: ZoneInfo, day: date, ranges: Sequenc
 
 def week_plan(campaign: CampaignLike, slogans: Mapping[int, str], now: datetime) -> CampaignWeek | None:
     """The campaign's plan for the week holding `now` on its wall clock; None if it does not run then."""
-    zone = ZoneInfo(campaign.timezone)
+    zone = rotation.zone(campaign.timezone)
     today = now.astimezone(zone).date()
     monday = today - timedelta(days=today.weekday())
     week_start = datetime.combine(monday, time(0), tzinfo=zone).astimezone(UTC)
