@@ -97,7 +97,7 @@ async def _post(client: httpx.AsyncClient, url: str, body: dict[str, object]) ->
 
 
 async def populate(base: str, admin_key: str, boards: int, concurrency: int = 8) -> list[BoardAuth]:
-    """Create the campaign and the boards through the API; learn every board's ETag."""
+    """Create the boards and the campaign through the API; learn every board's ETag."""
     headers = {"Authorization": f"Bearer {admin_key}"}
     limits = httpx.Limits(max_connections=concurrency)
     async with httpx.AsyncClient(base_url=base, headers=headers, timeout=60, limits=limits) as client:
@@ -106,13 +106,6 @@ async def populate(base: str, admin_key: str, boards: int, concurrency: int = 8)
         slogan_ids = [item["id"] for item in response.json()["items"]]
         if not slogan_ids:
             raise BenchError("no approved slogans after the import")
-        now = datetime.now(UTC)
-        await _post(client, "/api/v1/campaigns", {
-            "name": "bench", "starts_at": iso(now - timedelta(hours=1)), "ends_at": iso(now + timedelta(days=1)),
-            "dwell_seconds": 3600, "playlist": [{"slogan_id": i, "weight": 1} for i in slogan_ids],
-            "targets": {"groups": ["bench"]},
-        })
-
         tokens: dict[str, str] = {}
         gate = asyncio.Semaphore(concurrency)
 
@@ -126,6 +119,13 @@ async def populate(base: str, admin_key: str, boards: int, concurrency: int = 8)
         started = time.monotonic()
         await asyncio.gather(*(create(i) for i in range(boards)))
         print(f"created {boards} boards in {time.monotonic() - started:.1f} s", flush=True)
+        # After the boards: a campaign's targets must name a group some board is in.
+        now = datetime.now(UTC)
+        await _post(client, "/api/v1/campaigns", {
+            "name": "bench", "starts_at": iso(now - timedelta(hours=1)), "ends_at": iso(now + timedelta(days=1)),
+            "dwell_seconds": 3600, "playlist": [{"slogan_id": i, "weight": 1} for i in slogan_ids],
+            "targets": {"groups": ["bench"]},
+        })
 
         etags: dict[str, str] = {}
 
