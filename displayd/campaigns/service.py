@@ -22,7 +22,7 @@ from displayd.catalog.text import normalise_text
 from displayd.db.models import Board, Campaign
 from displayd.errors import Conflict, InvalidInput, ResourceNotFound
 from displayd.rotation import format_daily_hours, parse_daily_hours
-from displayd.schemas import DB_INT_MAX
+from displayd.schemas import DB_INT_MAX, EARLIEST, LATEST, SPAN
 
 SLUG_MAX = 64
 NAMED_MAX = 20  # missing targets named in an error; the rest are counted
@@ -76,6 +76,14 @@ async def _require_targets(session: AsyncSession, targets: dict[str, Any]) -> No
         named = ", ".join(missing[:NAMED_MAX]) + (f" and {len(missing) - NAMED_MAX} more"
                                                   if len(missing) > NAMED_MAX else "")
         raise InvalidInput(f"targets.{kind}s: no such {kind}: {named}")
+
+
+def _require_span(campaign: Campaign, fields: tuple[str, ...] = ("starts_at", "ends_at")) -> None:
+    """The window's given ends lie within EARLIEST..LATEST. The API's schemas say so first;
+    this holds every other caller (a file import, a script) to the same span."""
+    for name in fields:
+        if not EARLIEST <= getattr(campaign, name) <= LATEST:
+            raise InvalidInput(f"{name}: must lie within {SPAN}")
 
 
 def _daily_hours(raw: list[dict[str, str]]) -> list[dict[str, str]]:
@@ -137,6 +145,7 @@ async def create(session: AsyncSession, *, actor: Principal, now: datetime, data
         targets=_targets(data["targets"]), paused=data["paused"],
         created_by=actor.name, created_at=now, updated_at=now,
     )
+    _require_span(campaign)
     _check_plan(campaign)
     await _require_targets(session, campaign.targets)
     session.add(campaign)
@@ -158,6 +167,7 @@ async def update(
     for field in ("starts_at", "ends_at", "timezone", "dwell_seconds", "priority", "order"):
         if data.get(field) is not None:
             setattr(campaign, field, data[field])
+    _require_span(campaign, tuple(f for f in ("starts_at", "ends_at") if data.get(f) is not None))
     if data.get("daily_hours") is not None:
         campaign.daily_hours = _daily_hours(data["daily_hours"])
     if data.get("playlist") is not None:

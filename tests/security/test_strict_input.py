@@ -14,7 +14,11 @@ import httpx
 import pytest
 
 from displayd import rotation
+from displayd.auth.roles import cli_principal
+from displayd.campaigns import service as campaigns
 from displayd.config import Settings
+from displayd.db.session import create_engine, create_sessionmaker
+from displayd.errors import InvalidInput
 from tests.conftest import FakeClock, Keys, count_rows
 from tests.factories import Factory
 
@@ -94,6 +98,32 @@ async def test_the_whole_span_in_the_zone_furthest_ahead_plans_to_its_last_slot(
     assert plan.status_code == 200
     assert f'class="plan" data-campaign="{created.json()["id"]}"' in plan.text  # this week's plan is shown
     assert "plan-errors" not in plan.text  # and no planning fault
+
+
+@pytest.mark.parametrize(("fields", "field"), [
+    ({"starts_at": datetime(1999, 12, 31, tzinfo=UTC)}, "starts_at"),
+    ({"ends_at": datetime(2100, 1, 1, 0, 0, 1, tzinfo=UTC)}, "ends_at"),
+    ({"timezone": "localtime"}, "time zone"),
+])
+async def test_callers_other_than_the_api_are_held_to_the_same_rules(
+    client: httpx.AsyncClient, factory: Factory, settings: Settings, fields: dict[str, Any], field: str,
+) -> None:
+    """A file import or a script calls the service, not the API: the service checks too."""
+    data = {"name": "Đợt nhập từ tệp", "starts_at": datetime(2024, 5, 1, tzinfo=UTC),
+            "ends_at": datetime(2024, 6, 1, tzinfo=UTC), "timezone": "Asia/Ho_Chi_Minh", "daily_hours": [],
+            "dwell_seconds": 30, "priority": 100, "order": "sequential", "paused": False,
+            "playlist": [{"slogan_id": s, "weight": 1} for s in await factory.approved_ids()],
+            "targets": {"all": True}, **fields}
+    engine = create_engine(settings)
+    try:
+        async with create_sessionmaker(engine)() as session:
+            with pytest.raises(InvalidInput, match=field):
+                await campaigns.create(session, actor=cli_principal("script"), now=datetime(2024, 5, 7, tzinfo=UTC),
+                                       data=data)
+            await session.rollback()
+    finally:
+        await engine.dispose()
+    assert await count_rows(settings, "campaign") == 0
 
 
 @pytest.mark.parametrize(
