@@ -36,6 +36,7 @@ _HTTP_CODES = {
 }
 
 
+_SOURCES = frozenset({"body", "query", "path", "header", "cookie"})
 _BODY_PARSE_ERROR = "There was an error parsing the body"  # fastapi.routing, for bodies it cannot decode
 
 
@@ -45,7 +46,11 @@ def _describe_validation(exc: RequestValidationError) -> tuple[str, str]:
         return "invalid_json", "the request body is not valid JSON"
     parts = []
     for e in errors[:5]:
-        loc = ".".join(str(p) for p in e.get("loc", ()) if p != "body") or "body"
+        # ("query", "from") names the parameter `from`: where it was sent adds nothing.
+        where = list(e.get("loc", ()))
+        if where and where[0] in _SOURCES:
+            where = where[1:]
+        loc = ".".join(str(p) for p in where) or "body"
         msg = str(e.get("msg", "invalid")).removeprefix("Value error, ")
         parts.append(f"{loc}: {msg}")
     return "invalid_input", "; ".join(parts)

@@ -1,11 +1,16 @@
-"""Schemas every domain shares: the error body, list pages."""
+"""Schemas every domain shares: the error body, list pages, instants and their accepted span.
+
+    StrictModel          request bodies: unknown fields refused, numbers must be JSON numbers
+    UTCDatetime          an ISO 8601 instant with an offset, kept in UTC
+    BoundedUTCDatetime   the same, within EARLIEST..LATEST (every date a client gives)
+"""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 from typing import Annotated
 
-from pydantic import AfterValidator, AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import AfterValidator, AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field, Strict
 
 # Ids of slogans, campaigns and api keys are 32-bit INTEGER columns on PostgreSQL; a larger
 # number can name nothing, and sent to the database it is an error, not an empty result.
@@ -27,7 +32,26 @@ def _iso_only(value: object) -> object:
 
 
 # An instant given with any offset, kept in UTC; a time without an offset is refused.
-UTCDatetime = Annotated[AwareDatetime, BeforeValidator(_iso_only), AfterValidator(_to_utc)]
+# Strict(False): request bodies are strict (`StrictModel`), but JSON has no datetime type, so
+# an instant always arrives as an ISO 8601 string and must still be parsed from one.
+UTCDatetime = Annotated[AwareDatetime, Strict(False), BeforeValidator(_iso_only), AfterValidator(_to_utc)]
+
+# Every date a client gives (campaign windows, schedule and report ranges) lies in this span,
+# both ends included. It holds every plausible campaign and keeps all date arithmetic (a slot
+# past a window's end, a week or a day stepped past it, local time in any zone, UTC-12..+14)
+# centuries away from the ends of Python's calendar (years 1 and 9999).
+EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
+LATEST = datetime(2100, 1, 1, tzinfo=UTC)
+SPAN = "2000-01-01T00:00:00Z .. 2100-01-01T00:00:00Z"
+
+
+def _within_span(value: datetime) -> datetime:
+    if not EARLIEST <= value <= LATEST:
+        raise ValueError(f"must lie within {SPAN}")
+    return value
+
+
+BoundedUTCDatetime = Annotated[UTCDatetime, AfterValidator(_within_span)]
 
 
 class ErrorResponse(BaseModel):
@@ -38,9 +62,11 @@ class ErrorResponse(BaseModel):
 
 
 class StrictModel(BaseModel):
-    """Request bodies: unknown fields are an error, not silently dropped."""
+    """Request bodies: unknown fields are an error, not silently dropped, and every value must
+    already be of its JSON type: `"30"` is not 30, `"true"` not true, 1 not true. Instants are
+    ISO 8601 strings (`UTCDatetime`), choices are strings."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
 
 # Free-text filters: no control characters (PostgreSQL refuses a NUL byte outright).

@@ -31,7 +31,7 @@ from displayd.deps import Authorize, Now, Reader, SessionDep, commit_now
 from displayd.errors import InvalidInput, ResourceNotFound
 from displayd.http import decode_cursor, keyset_page
 from displayd.keyring import master_key
-from displayd.schemas import CURSOR_DESCRIPTION, LIMIT_DESCRIPTION, UTCDatetime
+from displayd.schemas import CURSOR_DESCRIPTION, LIMIT_DESCRIPTION, SPAN, BoundedUTCDatetime
 
 router = APIRouter(prefix="/api/v1/boards", tags=["boards"])
 
@@ -169,8 +169,9 @@ async def current(
 @router.get("/{board_id}/schedule", summary="The board's planned slots over a range (at most 10,000)")
 async def schedule(
     request: Request, board_id: str, _: Reader,
-    from_: Annotated[UTCDatetime, Query(alias="from", description="Range start, ISO 8601 with offset.")],
-    to: Annotated[UTCDatetime, Query(description="Range end (exclusive).")],
+    from_: Annotated[BoundedUTCDatetime, Query(
+        alias="from", description=f"Range start, ISO 8601 with offset, within {SPAN}.")],
+    to: Annotated[BoundedUTCDatetime, Query(description=f"Range end (exclusive), within {SPAN}.")],
 ) -> Schedule:
     if to <= from_:
         raise InvalidInput("`to` must be after `from`")

@@ -23,7 +23,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -35,7 +34,7 @@ from displayd.campaigns.plan import CampaignVersions, board_assignment, board_ne
 from displayd.catalog.service import APPROVED
 from displayd.db.models import Board, Slogan
 from displayd.errors import PlanFailed, RangeTooLarge
-from displayd.rotation import Assignment, BoardSpec, content_hash, render_content
+from displayd.rotation import Assignment, BoardSpec, content_hash, render_content, zone
 
 log = logging.getLogger("displayd.plan")
 
@@ -249,7 +248,7 @@ class Snapshot:
         return [(a, *self.content(board, a.slogan_id)) for a in assignments]
 
     def local(self, campaign_id: int, t: datetime) -> str:
-        return t.astimezone(ZoneInfo(self.campaign_zones[campaign_id])).isoformat()
+        return t.astimezone(zone(self.campaign_zones[campaign_id])).isoformat()
 
 
 def _describe(exc: BaseException) -> str:
@@ -282,7 +281,7 @@ async def load(session: AsyncSession, *, on_error: Callable[[], None] | None = N
         snapshot.campaign_names[campaign.id] = campaign.name
         try:
             planned = versions_of(campaign, slogans.keys())
-            ZoneInfo(campaign.timezone)  # schedules show local times in it
+            zone(campaign.timezone)  # schedules show local times in it
         except Exception as exc:
             snapshot.report(campaign.id, None, exc)
             continue

@@ -28,7 +28,6 @@ office that edited the imported campaigns keeps its edits.
 from __future__ import annotations
 
 import datetime as dt
-import zoneinfo
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -43,6 +42,7 @@ from displayd.catalog import importer
 from displayd.catalog import service as catalog
 from displayd.db.models import Campaign
 from displayd.errors import InvalidInput
+from displayd.rotation import zone
 
 __all__ = ["PlanImport", "PlannedCampaign", "import_plan", "planned_campaigns"]
 
@@ -102,8 +102,8 @@ def planned_campaigns(path: Path) -> tuple[str, list[PlannedCampaign]]:
     name = name.strip()
     timezone = plan.get("timezone", "Asia/Ho_Chi_Minh")
     try:
-        zoneinfo.ZoneInfo(timezone)
-    except (TypeError, ValueError, zoneinfo.ZoneInfoNotFoundError):
+        zone(timezone)
+    except (TypeError, ValueError):
         raise InvalidInput(f"{path}: campaign.timezone {timezone!r} is not an IANA time zone") from None
     window = _span(plan.get("window"), f"{path}: campaign.window")
     _, _, items = importer.parse_document(path)
@@ -126,7 +126,7 @@ def planned_campaigns(path: Path) -> tuple[str, list[PlannedCampaign]]:
 
 
 def _local_midnight(day: dt.date, timezone: str) -> dt.datetime:
-    return dt.datetime.combine(day, dt.time(), zoneinfo.ZoneInfo(timezone)).astimezone(dt.UTC)
+    return dt.datetime.combine(day, dt.time(), zone(timezone)).astimezone(dt.UTC)
 
 
 async def import_plan(session: AsyncSession, path: Path, *, actor: Principal, now: dt.datetime) -> PlanImport:

@@ -149,7 +149,9 @@ def board_timeline(
             # Clip to the piece: the specs differ on the other side of a switch.
             item = _clip(item, piece_start, piece_end, first=piece_start == start, last=piece_end == end)
             if held is not None and _continues(held, item):
-                held = replace(held, ends_at=item.ends_at)
+                # The slot may have other bounds on this side of the switch (a new dwell): the
+                # joined showing runs from the first one's slot start to the last one's end.
+                held = replace(held, ends_at=item.ends_at, slot_ends_at=item.slot_ends_at)
                 continue
             if held is not None:
                 yield held

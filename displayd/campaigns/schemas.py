@@ -3,16 +3,26 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import AfterValidator, BaseModel, Field
 
-from displayd.schemas import DB_INT_MAX, StrictModel, UTCDatetime
+from displayd import rotation
+from displayd.schemas import DB_INT_MAX, SPAN, BoundedUTCDatetime, StrictModel
 
 DEFAULT_TIMEZONE = "Asia/Ho_Chi_Minh"
 # The characters of IANA names (`America/Argentina/Buenos_Aires`, `Etc/GMT+7`); anything else,
 # a NUL byte above all (PostgreSQL refuses to store one), is not a time zone.
 TIMEZONE_NAME = r"^[A-Za-z0-9_+\-]+(/[A-Za-z0-9_+\-]+)*$"
+
+
+def _iana(name: str) -> str:
+    rotation.zone(name)  # ValueError for `localtime`, `Factory`, `posixrules` and unknown names
+    return name
+
+
+# An IANA tz database name; checked by pattern first, so nothing odd reaches the file system.
+TimeZoneName = Annotated[str, Field(pattern=TIMEZONE_NAME, max_length=64), AfterValidator(_iana)]
 
 
 class DailyHours(StrictModel):
@@ -42,10 +52,9 @@ class CampaignCreate(StrictModel):
     """A new campaign."""
 
     name: str = Field(description="Name, 1..200 characters.")
-    starts_at: UTCDatetime = Field(description="Window start (inclusive), ISO 8601 with offset.")
-    ends_at: UTCDatetime = Field(description="Window end (exclusive), after `starts_at`.")
-    timezone: str = Field(DEFAULT_TIMEZONE, pattern=TIMEZONE_NAME,
-                          description="IANA time zone of `daily_hours` and schedules shown.")
+    starts_at: BoundedUTCDatetime = Field(description=f"Window start (inclusive), ISO 8601 with offset, within {SPAN}.")
+    ends_at: BoundedUTCDatetime = Field(description=f"Window end (exclusive), after `starts_at`, within {SPAN}.")
+    timezone: TimeZoneName = Field(DEFAULT_TIMEZONE, description="IANA time zone of `daily_hours` and schedules shown.")
     daily_hours: list[DailyHours] = Field(default_factory=list, max_length=24,
                                           description="Local time ranges; empty means the whole day.")
     dwell_seconds: int = Field(30, ge=5, le=3600, description="Seconds each slot lasts, 5..3600.")
@@ -61,9 +70,9 @@ class CampaignUpdate(StrictModel):
     """Changes to a campaign; omitted fields stay. Takes effect from the next slot."""
 
     name: str | None = Field(None, description="Name.")
-    starts_at: UTCDatetime | None = Field(None, description="Window start.")
-    ends_at: UTCDatetime | None = Field(None, description="Window end.")
-    timezone: str | None = Field(None, pattern=TIMEZONE_NAME, description="IANA time zone.")
+    starts_at: BoundedUTCDatetime | None = Field(None, description=f"Window start, within {SPAN}.")
+    ends_at: BoundedUTCDatetime | None = Field(None, description=f"Window end, within {SPAN}.")
+    timezone: TimeZoneName | None = Field(None, description="IANA time zone.")
     daily_hours: list[DailyHours] | None = Field(None, max_length=24, description="Local time ranges.")
     dwell_seconds: int | None = Field(None, ge=5, le=3600, description="Seconds per slot.")
     priority: int | None = Field(None, ge=0, le=1000, description="Priority.")

@@ -1,4 +1,9 @@
-"""Campaign lifecycle: create, edit (from the next slot), pause, resume, delete (hide)."""
+"""Campaign lifecycle: create, edit (from the next slot), pause, resume, delete (hide).
+
+A campaign names only what exists: approved slogans in its playlist, and boards (not deleted)
+or groups (that some such board is in) as its targets, when it is created or its targets are
+given anew.
+"""
 
 from __future__ import annotations
 
@@ -14,12 +19,13 @@ from displayd.auth.roles import Principal
 from displayd.campaigns.plan import build_spec, spec_fields, switch_time
 from displayd.catalog import service as catalog
 from displayd.catalog.text import normalise_text
-from displayd.db.models import Campaign
+from displayd.db.models import Board, Campaign
 from displayd.errors import Conflict, InvalidInput, ResourceNotFound
 from displayd.rotation import format_daily_hours, parse_daily_hours
-from displayd.schemas import DB_INT_MAX
+from displayd.schemas import DB_INT_MAX, EARLIEST, LATEST, SPAN
 
 SLUG_MAX = 64
+NAMED_MAX = 20  # missing targets named in an error; the rest are counted
 
 
 def state(campaign: Campaign, now: datetime) -> str:
@@ -48,6 +54,36 @@ def _targets(raw: dict[str, Any]) -> dict[str, Any]:
     if not names:
         raise InvalidInput(f"targets.{kind} is empty")
     return {kind: sorted(set(names))}
+
+
+async def _require_targets(session: AsyncSession, targets: dict[str, Any]) -> None:
+    """InvalidInput naming the boards or groups in `targets` that no live board answers to."""
+    if "boards" in targets:
+        kind, wanted = "board", list(targets["boards"])
+        found = set(await session.scalars(
+            select(Board.id).where(Board.id.in_(wanted), Board.deleted_at.is_(None))))
+    elif "groups" in targets:
+        # Groups are only a label on boards; a group exists while a board carries it. Reading
+        # every live board's groups is one query over a table of hundreds of rows.
+        kind, wanted = "group", list(targets["groups"])
+        found = set()
+        for groups in await session.scalars(select(Board.groups).where(Board.deleted_at.is_(None))):
+            found.update(groups or ())
+    else:
+        return
+    missing = [name for name in wanted if name not in found]
+    if missing:
+        named = ", ".join(missing[:NAMED_MAX]) + (f" and {len(missing) - NAMED_MAX} more"
+                                                  if len(missing) > NAMED_MAX else "")
+        raise InvalidInput(f"targets.{kind}s: no such {kind}: {named}")
+
+
+def _require_span(campaign: Campaign, fields: tuple[str, ...] = ("starts_at", "ends_at")) -> None:
+    """The window's given ends lie within EARLIEST..LATEST. The API's schemas say so first;
+    this holds every other caller (a file import, a script) to the same span."""
+    for name in fields:
+        if not EARLIEST <= getattr(campaign, name) <= LATEST:
+            raise InvalidInput(f"{name}: must lie within {SPAN}")
 
 
 def _daily_hours(raw: list[dict[str, str]]) -> list[dict[str, str]]:
@@ -109,7 +145,9 @@ async def create(session: AsyncSession, *, actor: Principal, now: datetime, data
         targets=_targets(data["targets"]), paused=data["paused"],
         created_by=actor.name, created_at=now, updated_at=now,
     )
+    _require_span(campaign)
     _check_plan(campaign)
+    await _require_targets(session, campaign.targets)
     session.add(campaign)
     await session.flush()
     audit.record(session, actor=actor, action="campaign.create", entity_type="campaign",
@@ -129,12 +167,14 @@ async def update(
     for field in ("starts_at", "ends_at", "timezone", "dwell_seconds", "priority", "order"):
         if data.get(field) is not None:
             setattr(campaign, field, data[field])
+    _require_span(campaign, tuple(f for f in ("starts_at", "ends_at") if data.get(f) is not None))
     if data.get("daily_hours") is not None:
         campaign.daily_hours = _daily_hours(data["daily_hours"])
     if data.get("playlist") is not None:
         campaign.playlist = await _playlist(session, data["playlist"])
     if data.get("targets") is not None:
         campaign.targets = _targets(data["targets"])
+        await _require_targets(session, campaign.targets)
     _check_plan(campaign)
     if spec_fields(campaign) != live_fields:
         _hold_live_slot(campaign, live_fields, now)

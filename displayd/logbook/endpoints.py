@@ -14,6 +14,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request
 
+from displayd import rotation
 from displayd.campaigns import service as campaigns
 from displayd.campaigns.schemas import DEFAULT_TIMEZONE
 from displayd.deps import Reader, SessionDep
@@ -22,7 +23,7 @@ from displayd.exports import csv_download, csv_lines
 from displayd.http import decode_cursor, keyset_page
 from displayd.logbook import queries
 from displayd.logbook.schemas import AirtimeReport, PushStatus, RotationOut, RotationPage
-from displayd.schemas import CURSOR_DESCRIPTION, DB_INT_MAX, LIMIT_DESCRIPTION, NO_CONTROLS, UTCDatetime
+from displayd.schemas import CURSOR_DESCRIPTION, DB_INT_MAX, LIMIT_DESCRIPTION, NO_CONTROLS, SPAN, BoundedUTCDatetime
 
 router = APIRouter(prefix="/api/v1", tags=["rotation log"])
 
@@ -44,8 +45,9 @@ def _range(start: datetime | None, end: datetime | None) -> None:
 
 
 Format = Annotated[Literal["json", "csv"] | None, Query(description="`csv` for a CSV download (or Accept: text/csv).")]
-From = Annotated[UTCDatetime | None, Query(alias="from", description="Slots starting at or after (ISO 8601).")]
-To = Annotated[UTCDatetime | None, Query(description="Slots starting before (ISO 8601).")]
+From = Annotated[BoundedUTCDatetime | None, Query(
+    alias="from", description=f"Slots starting at or after (ISO 8601, within {SPAN}).")]
+To = Annotated[BoundedUTCDatetime | None, Query(description=f"Slots starting before (ISO 8601, within {SPAN}).")]
 
 
 @router.get("/rotations", summary="The rotation log (JSON pages or a CSV download)",
@@ -95,7 +97,11 @@ async def airtime_report(
     _range(from_, to)
     timezone = DEFAULT_TIMEZONE
     if campaign_id is not None:
-        timezone = (await campaigns.get(session, campaign_id, include_deleted=True)).timezone
+        stored = (await campaigns.get(session, campaign_id, include_deleted=True)).timezone
+        # A row from before zones were checked may name one no longer accepted (`localtime`):
+        # its days are then the office's, and the report says so in `timezone`.
+        if stored in rotation.timezone_names():
+            timezone = stored
     where = queries.RotationFilter(campaign_id=campaign_id, starts_from=from_, starts_before=to)
     items = await queries.airtime(session, where, by=by, timezone=timezone)
     report = AirtimeReport(by=by, campaign_id=campaign_id, timezone=timezone, starts_at=from_, ends_at=to,

@@ -12,11 +12,11 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import Select, case, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from displayd import rotation
 from displayd.db.models import Board, Rotation, Slogan
 from displayd.logbook.schemas import AirtimeRow
 
@@ -128,10 +128,10 @@ async def airtime(session: AsyncSession, where: RotationFilter, *, by: str, time
         .group_by(group)
     )
     totals: dict[str, _Totals] = defaultdict(_Totals)
-    zone = ZoneInfo(timezone)
+    local = rotation.zone(timezone)
     for row in await session.execute(where.apply(query)):
         if by == "day":
-            key = _as_utc(row.group).astimezone(zone).date().isoformat()
+            key = _as_utc(row.group).astimezone(local).date().isoformat()
         else:
             key = str(row.group)
         totals[key].add(row)

@@ -6,6 +6,7 @@ does no I/O, imports nothing else of displayd and no framework, and gives the sa
 in every process.
 
 - ``_model``: the values (CampaignSpec, BoardSpec, PlaylistEntry, Targets, Assignment)
+- ``_zones``: the IANA time zone names accepted, and their ZoneInfo
 - ``_hours``: daily hours, parsed and judged on the campaign's local wall clock
 - ``_cycles``: weighted cycles, shuffling, no adjacent repeats
 - ``_slots``: slot arithmetic and the slogan of a slot
@@ -23,6 +24,7 @@ from ._model import Assignment, BoardSpec, CampaignSpec, PlaylistEntry, Targets
 from ._precedence import is_active, winner
 from ._slots import slogan_for_slot, slot_bounds, slot_index_at
 from ._timeline import assignment_at, next_change, timeline
+from ._zones import timezone_names, zone
 
 __all__ = [
     "Assignment",
@@ -46,6 +48,8 @@ __all__ = [
     "slot_index_at",
     "text_hash",
     "timeline",
+    "timezone_names",
     "weighted_cycle",
     "winner",
+    "zone",
 ]

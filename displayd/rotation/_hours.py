@@ -16,7 +16,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from ._zones import zone
 
 __all__ = [
     "DailyRange",
@@ -105,15 +106,6 @@ def _format_minute(minute: int) -> str:
 def format_daily_hours(ranges: Iterable[DailyRange]) -> list[dict[str, str]]:
     """Inverse of :func:`parse_daily_hours`: ``[{"start": "06:00", "end": "24:00"}]``."""
     return [{"start": _format_minute(r.start_minute), "end": _format_minute(r.end_minute)} for r in ranges]
-
-
-@lru_cache(maxsize=64)
-def zone(name: str) -> ZoneInfo:
-    """The ZoneInfo for an IANA name; ValueError (not KeyError) when it is unknown."""
-    try:
-        return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError) as exc:
-        raise ValueError(f"unknown timezone {name!r}") from exc
 
 
 @lru_cache(maxsize=256)

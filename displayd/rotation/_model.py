@@ -11,7 +11,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from ._hours import DailyRange, zone
+from ._hours import DailyRange
+from ._zones import zone
 
 __all__ = [
     "Assignment",
@@ -23,6 +24,10 @@ __all__ = [
 ]
 
 ORDERS = ("sequential", "shuffle")
+# Rotation steps a little past a window's ends (the slot after the last, a day, a zone's
+# offset of up to a day), so a window must keep clear of datetime's years 1 and 9999. The API
+# accepts far less (2000..2100); this guards rows written any other way.
+_FIRST_YEAR, _LAST_YEAR = 2, 9998
 
 
 def require_aware(value: datetime, name: str = "datetime") -> datetime:
@@ -115,6 +120,10 @@ class CampaignSpec:
         ends_at = require_aware(self.ends_at, "ends_at")
         if ends_at <= starts_at:
             raise ValueError("ends_at must be after starts_at")
+        for name, value in (("starts_at", starts_at), ("ends_at", ends_at)):
+            if not _FIRST_YEAR <= value.year <= _LAST_YEAR:
+                raise ValueError(f"{name} {value.isoformat()} is outside the years {_FIRST_YEAR}..{_LAST_YEAR} "
+                                 "rotation can plan")
         object.__setattr__(self, "starts_at", starts_at)
         object.__setattr__(self, "ends_at", ends_at)
         zone(self.timezone)

@@ -39,9 +39,12 @@ def slot_bounds(campaign: CampaignSpec, k: int) -> tuple[datetime, datetime]:
     """``(starts_at + k·dwell, min(starts_at + (k+1)·dwell, ends_at))``; ValueError for a
     k outside the window."""
     dwell = _dwell(campaign)
-    start = campaign.starts_at + k * dwell
-    if k < 0 or start >= campaign.ends_at:
+    # Compared as a count before any arithmetic: `starts_at + k·dwell` for a k far outside the
+    # window would overflow datetime (OverflowError) rather than say what is wrong.
+    slots = -(-(campaign.ends_at - campaign.starts_at) // dwell)
+    if not 0 <= k < slots:
         raise ValueError(f"slot {k} is outside campaign {campaign.id}'s window")
+    start = campaign.starts_at + k * dwell
     return start, min(start + dwell, campaign.ends_at)
 
 

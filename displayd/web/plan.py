@@ -20,6 +20,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
+from displayd import rotation
 from displayd.rotation import DailyRange, PlaylistEntry, parse_daily_hours, weighted_cycle
 
 WEEKDAYS = ("Thứ Hai", "Thứ Ba", "Thứ Tư", "Thứ Năm", "Thứ Sáu", "Thứ Bảy", "Chủ Nhật")
@@ -122,7 +123,7 @@ def week_plan(campaign: CampaignLike, slogans: Mapping[int, str], now: datetime,
               day: date | None = None) -> CampaignWeek | None:
     """The campaign's plan for the week holding `day` (default: today) on its wall clock; None
     if it does not run that week (this week: also None once it is over)."""
-    zone = ZoneInfo(campaign.timezone)
+    zone = rotation.zone(campaign.timezone)
     today = now.astimezone(zone).date()
     monday = monday_of(day or today)
     week_start = datetime.combine(monday, time(0), tzinfo=zone).astimezone(UTC)

@@ -25,6 +25,10 @@ CSV_ROWS = [
 ]
 
 
+def credential_files(folder: Path, pattern: str) -> list[Path]:
+    return list(folder.glob(pattern))
+
+
 async def current(client: httpx.AsyncClient, board_id: str, token: str) -> int:
     """The poll's status once this process saw the CLI's change (within change_poll_seconds)."""
     for _ in range(50):
@@ -62,7 +66,7 @@ async def test_a_csv_file_creates_then_updates_boards_with_credentials_in_a_priv
     source.write_text(changed, encoding="utf-8")
     again = run_displayd("boards", "import", str(source), database_url=settings.database_url, env=NETWORKS)
     assert "boards: 0 created, 3 updated" in again.stdout and "credentials" not in again.stdout
-    assert not list(tmp_path.glob("bang-credentials-*.csv")), "no credentials file when no board is new"
+    assert not credential_files(tmp_path, "bang-credentials-*.csv"), "no credentials file when no board is new"
     assert await current(client, "bang-ubnd", rows[0]["token"]) == 200, "an update keeps the credentials"
     board = (await client.get("/api/v1/boards/bang-ubnd", headers=keys.auth("operator"))).json()
     assert board["name"] == "Bảng UBND tỉnh (mới)"
@@ -86,7 +90,7 @@ async def test_one_bad_line_rejects_the_whole_file_by_its_number(
     assert result.returncode != 0 and problem in result.stderr, result.stderr
     assert "nothing was imported" in result.stderr
     assert await count_rows(settings, "board") == 0
-    assert not list(tmp_path.glob("*credentials*")), "no credentials for boards that do not exist"
+    assert not credential_files(tmp_path, "*credentials*"), "no credentials for boards that do not exist"
 
 
 async def test_the_api_imports_a_thousand_boards_as_one_change(
@@ -105,10 +109,9 @@ async def test_the_api_imports_a_thousand_boards_as_one_change(
     assert poll.status_code == 200, "this process rebuilt its snapshot at once"
     assert await count_rows(settings, "audit_event") == audited + 1000, "each board audited"
 
-    boards[500]["max_chars"] = 0  # not a size a board can have
-    refused = await client.post("/api/v1/boards/import", json={"boards": boards + [{"id": "bang-moi", "name": "Mới",
-                                                                                     "delivery": "poll"}]},
-                                headers=keys.auth("admin"))
+    boards[500]["max_chars"] = "40"  # a string where a number belongs
+    extra = {"id": "bang-moi", "name": "Mới", "delivery": "poll"}
+    refused = await client.post("/api/v1/boards/import", json={"boards": [*boards, extra]}, headers=keys.auth("admin"))
     assert refused.status_code == 422 and refused.json()["detail"].startswith("item 501: max_chars"), refused.text
     assert await count_rows(settings, "board") == 1000, "nothing written"
 

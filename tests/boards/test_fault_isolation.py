@@ -132,12 +132,12 @@ async def test_an_exception_in_one_campaigns_plan_costs_only_that_campaign(
     client: httpx.AsyncClient, signed_in: httpx.AsyncClient, factory: Factory, keys: Keys,
     dispatcher: Dispatcher, boards: FakeBoards, clock: FakeClock, poisoned: set[int],
 ) -> None:
-    base = await factory.campaign("Đợt nền")
-    bad = await factory.campaign("Đợt lỗi", priority=500, targets={"groups": ["xa"]})
-    poisoned.add(bad["id"])
     await factory.board("bang-xa", delivery="push", groups=["xa"], endpoint_url=boards.url("ok", "bang-xa"))
     await factory.board("bang-gan", delivery="push", endpoint_url=boards.url("ok", "bang-gan"))
     polled = await factory.board("bang-keo", delivery="poll", groups=["xa"])
+    base = await factory.campaign("Đợt nền")
+    bad = await factory.campaign("Đợt lỗi", priority=500, targets={"groups": ["xa"]})
+    poisoned.add(bad["id"])
 
     await dispatcher.sync(clock.now)
     await dispatcher.stop()
@@ -167,11 +167,11 @@ async def test_a_board_that_cannot_be_planned_is_idle_and_the_rest_go_on(
     client: httpx.AsyncClient, signed_in: httpx.AsyncClient, factory: Factory, keys: Keys,
     dispatcher: Dispatcher, boards: FakeBoards, clock: FakeClock, poisoned: set[int],
 ) -> None:
+    far = await factory.board("bang-xa", groups=["xa"])
+    near = await factory.board("bang-gan", delivery="push", endpoint_url=boards.url("ok", "bang-gan"))
     only = await factory.campaign("Đợt duy nhất", targets={"groups": ["xa"]})
     other = await factory.campaign("Đợt khác", targets={"boards": ["bang-gan"]})
     poisoned.add(only["id"])
-    far = await factory.board("bang-xa", groups=["xa"])
-    near = await factory.board("bang-gan", delivery="push", endpoint_url=boards.url("ok", "bang-gan"))
 
     await dispatcher.sync(clock.now)
     await dispatcher.stop()
@@ -190,10 +190,10 @@ async def test_a_playlist_that_empties_idles_only_its_boards(
     client: httpx.AsyncClient, signed_in: httpx.AsyncClient, factory: Factory, keys: Keys,
 ) -> None:
     [first, second, _] = await factory.approved_ids()
-    await factory.campaign("Đợt một", playlist_ids=[first], targets={"groups": ["xa"]}, priority=500)
-    base = await factory.campaign("Đợt hai", playlist_ids=[second])
     far = await factory.board("bang-xa", groups=["xa"])
     near = await factory.board("bang-gan")
+    await factory.campaign("Đợt một", playlist_ids=[first], targets={"groups": ["xa"]}, priority=500)
+    base = await factory.campaign("Đợt hai", playlist_ids=[second])
     response = await client.post(f"/api/v1/slogans/{first}/retire", json={"reason": "Sai chính tả"},
                                  headers=keys.auth("approver"))
     assert response.status_code == 200, response.text

@@ -84,6 +84,7 @@ async def test_text_format_in_the_boards_charset(client: httpx.AsyncClient, fact
 
 
 async def test_idle_board(client: httpx.AsyncClient, factory: Factory) -> None:
+    await factory.board("bang-khac", groups=["khac"])
     await factory.campaign(targets={"groups": ["khac"]})
     board = await factory.board("bang-a", groups=["so-tttt"])
     body = (await factory.current(board)).json()

@@ -18,6 +18,7 @@ async def post(client: httpx.AsyncClient, keys: Keys, body: dict[str, Any]) -> h
 
 async def test_create_and_read(client: httpx.AsyncClient, keys: Keys, factory: Factory) -> None:
     ids = await factory.approved_ids()
+    await factory.board("so-sanh-chinh", groups=["so-tttt"])  # targets name what exists
     body = factory.campaign_body(
         "Cao điểm", ids[:2], starts_at="2024-03-01T00:00:00+07:00", ends_at="2024-06-01T00:00:00+07:00",
         daily_hours=[{"start": "06:00", "end": "22:00"}], priority=200, order="shuffle",

@@ -75,6 +75,8 @@ async def test_the_plan_becomes_three_campaigns_that_win_in_turn(
      "anniversary must lie within"),
     ("campaign: {name: X, timezone: Mars/Olympus, window: {starts_on: 2024-01-01, ends_on: 2024-12-31}}",
      "not an IANA time zone"),
+    ("campaign: {name: X, timezone: localtime, window: {starts_on: 2024-01-01, ends_on: 2024-12-31}}",
+     "not an IANA time zone"),
     ("document: {code: X}", "no `campaign:` block"),
 ])
 def test_a_bad_plan_is_refused_whole(tmp_path: Path, block: str, problem: str) -> None:

@@ -3,9 +3,10 @@
 For each POST/PATCH operation a fresh target is prepared (a draft, an approved slogan, a
 campaign, a board) with a valid base body, and the body is then broken one way at a time:
 oversized, not JSON, an array for the object, an unknown field, nulls in required fields,
-each field of the wrong type, out-of-range numbers, and text with zero-width, bidi and
-control characters. Each must be a 4xx with exactly `{"error", "detail"}` and leave every
-table's row count (and the target as `GET` shows it) as it was.
+each field of the wrong type, out-of-range numbers, and text with zero-width, bidi, control
+and other characters that render as nothing. Each must be a 4xx with exactly
+`{"error", "detail"}` and leave every table's row count (and the target as `GET` shows it)
+as it was.
 
 Text that is legitimately acceptable (NFD or mixed normalisation, markup, SQL-looking text)
 may instead be accepted, and then it is stored NFC-normalised and otherwise verbatim.
@@ -75,13 +76,20 @@ def _campaign_fields(playlist: list[int]) -> dict[str, Any]:
             "playlist": [{"slogan_id": s, "weight": 2} for s in playlist], "targets": {"groups": ["so-tttt"]}}
 
 
+async def _group_board(f: Factory, n: int) -> None:
+    """A board in the group the campaigns target: targets must name what exists."""
+    await f.board(f"bang-nhom-{n}", groups=["so-tttt"])
+
+
 async def _campaigns_post(f: Factory, n: int) -> Target:
     ids = await f.approved_ids()
+    await _group_board(f, n)
     return Target("/api/v1/campaigns", {**f.campaign_body(f"Đợt {n}", ids), **_campaign_fields(ids)}, who="editor")
 
 
 async def _campaign_patch(f: Factory, n: int) -> Target:
     c = await f.campaign(f"Đợt {n}")
+    await _group_board(f, n)
     body = {"name": f"Đợt sửa {n}", "starts_at": "2024-05-02T00:00:00Z", "ends_at": "2024-06-02T00:00:00Z",
             **_campaign_fields(await f.approved_ids())}
     return Target(f"/api/v1/campaigns/{c['id']}", body, f"/api/v1/campaigns/{c['id']}", who="editor")
@@ -129,7 +137,8 @@ CORPUS: dict[tuple[str, str], Prepare] = {
 STORED_AS = {"reason": "retire_reason", "reference": "approval_reference"}
 REJECTED_TEXT = {"zero-width space": "\u200b", "zero-width joiner": "\u200d", "bidi override": "\u202e",
                  "bidi isolate": "\u2066", "BOM": "\ufeff", "bell": "\u0007", "NUL": "\u0000", "DEL": "\u007f",
-                 "C1 control": "\u0085"}
+                 "C1 control": "\u0085", "Hangul filler": "\u3164", "braille blank": "\u2800",
+                 "variation selector": "\ufe0f"}
 ACCEPTABLE_TEXT = {"markup": "<script>alert('x')</script><b>", "SQL": "'; DROP TABLE slogan; --",
                    "quotes": '" OR 1=1 -- \\'}
 HUGE = {"2**63": "9223372036854775808", "1e309": "1e309", "-1": "-1", "10**100": "1" + "0" * 100,
