@@ -23,7 +23,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import resource
-from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -36,6 +35,10 @@ from displayd.config import Settings
 __all__ = ["HttpLimits", "LimitedHttpProtocol", "protocol_for", "raise_open_file_limit", "uvicorn_config"]
 
 log = logging.getLogger("displayd.serving")
+
+# Called directly rather than through super() in the per-request callbacks: a poll's whole
+# answer takes a few tens of microseconds, and each super() costs a little of it.
+_Base = HttpToolsProtocol
 
 # File descriptors beyond the connections: the database, the log, outgoing pushes.
 FD_HEADROOM = 256
@@ -64,19 +67,21 @@ class LimitedHttpProtocol(HttpToolsProtocol):
     """
 
     limits: ClassVar[HttpLimits] = HttpLimits()
-    # Connections waiting for their next request, the longest-waiting first: the ones to
-    # close when the cap is reached (they cost their client only a reconnect).
-    idle: ClassVar[OrderedDict[LimitedHttpProtocol, None]] = OrderedDict()
+    # Connections waiting for their next request, the longest-waiting first (a dict keeps
+    # insertion order): the ones to close when the cap is reached (they cost their client
+    # only a reconnect).
+    idle: ClassVar[dict[LimitedHttpProtocol, None]] = {}
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._head_open = False  # between the first byte of a request and the end of its head
-        self._head_bytes = 0  # of the head under way, as the parser's callbacks passed it on
-        self._head_raw = 0  # of the head under way, as received (bounds a head that never ends)
+        self._head_raw = 0  # bytes of the head under way received before the current read
+        self._read = 0  # bytes in the current read
         self._heads_begun = 0
         self._in_message = False  # between a request's first byte and the end of its body
         self._head_deadline: asyncio.TimerHandle | None = None
         self._refused = False  # answered 408/431/503: every further byte is ignored
+        self._idle = False  # in `idle`
 
     # Connection events
 
@@ -88,87 +93,88 @@ class LimitedHttpProtocol(HttpToolsProtocol):
         self._arm_head_deadline()
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self.idle.pop(self, None)
+        self._not_idle()
         self._disarm_head_deadline()
         super().connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
         if self._refused:
             return
-        self.idle.pop(self, None)
-        if self._head_deadline is None and not self._in_request():
-            self._arm_head_deadline()  # the first bytes of the next request on a kept-alive connection
+        if self._idle:
+            self._not_idle()
+        self._read = len(data)
         heads_begun, between_messages = self._heads_begun, not self._in_message
-        super().data_received(data)
-        if self._refused or not self._head_open:
+        _Base.data_received(self, data)
+        if self._refused:
             return
-        # The head is still incomplete, and the parser keeps a header in its own buffer until
-        # the header ends: count the bytes here, or one endless header would fill memory.
-        # These bytes are all head if it began before them, or began them; if they also end
-        # an earlier request (pipelined), count what the callbacks passed on, the rest of
-        # this one read is counted with the next.
-        begun = self._heads_begun - heads_begun
-        if begun == 0:
-            self._head_raw += len(data)
-        elif begun == 1 and between_messages:
-            self._head_raw = len(data)
-        else:
-            self._head_raw = self._head_bytes
-        if self._head_raw > self.limits.max_header_bytes:
-            self._refuse(431, "Request header fields too large.")
+        if self._head_open:
+            # The head is still incomplete, and the parser keeps a header in its own buffer
+            # until the header ends: count here, or one endless header would fill memory.
+            # These bytes are all head if it began before them, or began them; if they also
+            # end an earlier request (pipelined), count what the parser passed on.
+            begun = self._heads_begun - heads_begun
+            if begun == 0:
+                self._head_raw += len(data)
+            elif begun == 1 and between_messages:
+                self._head_raw = len(data)
+            else:
+                self._head_raw = self._parsed_head_bytes()
+            if self._head_raw > self.limits.max_header_bytes:
+                self._refuse(431, "Request header fields too large.")
+                return
+        # A deadline runs while a head is incomplete, and while nothing else (a request under
+        # way, uvicorn's keep-alive timer) would end a connection that sends only line breaks.
+        # A head that arrives whole in one read, the usual case, never needs a timer.
+        if self._head_deadline is None and (
+                self._head_open or (not self._in_request() and self.timeout_keep_alive_task is None)):
+            self._arm_head_deadline()
 
     def on_response_complete(self) -> None:
-        super().on_response_complete()
+        _Base.on_response_complete(self)
         if self.timeout_keep_alive_task is not None:  # uvicorn now waits for the next request
             self.idle[self] = None
+            self._idle = True
 
     # Parser callbacks
 
     def on_message_begin(self) -> None:
         if self._refused:
             return
-        super().on_message_begin()
+        _Base.on_message_begin(self)
         self._head_open = self._in_message = True
-        self._head_bytes = self._head_raw = 0
+        self._head_raw = 0
         self._heads_begun += 1
-        if self._head_deadline is None:
-            self._arm_head_deadline()
-
-    def on_url(self, url: bytes) -> None:
-        if self._refused:
-            return
-        self._head_bytes += len(url)
-        super().on_url(url)
-
-    def on_header(self, name: bytes, value: bytes) -> None:
-        if self._refused:
-            return
-        self._head_bytes += len(name) + len(value) + 4  # ": " and CRLF
-        super().on_header(name, value)
 
     def on_headers_complete(self) -> None:
         if self._refused:
             return
         self._head_open = False
-        if self._head_bytes > self.limits.max_header_bytes:
+        # The head is at most what came of it before this read, plus this read: only a large
+        # read needs the headers counted.
+        if self._head_raw + self._read > self.limits.max_header_bytes and \
+                self._parsed_head_bytes() > self.limits.max_header_bytes:
             self._refuse(431, "Request header fields too large.")
             return
         self._disarm_head_deadline()
-        super().on_headers_complete()
+        _Base.on_headers_complete(self)
 
     def on_body(self, body: bytes) -> None:
         if not self._refused:
-            super().on_body(body)
+            _Base.on_body(self, body)
 
     def on_message_complete(self) -> None:
         self._in_message = False
         if not self._refused:
-            super().on_message_complete()
+            _Base.on_message_complete(self)
 
     # Limits
 
     def _in_request(self) -> bool:
         return self.cycle is not None and not self.cycle.response_complete
+
+    def _parsed_head_bytes(self) -> int:
+        """The head so far as the parser passed it on: the target and the whole headers."""
+        return len(self.url) + sum(len(name) + len(value) + 4 for name, value in self.headers)  # ": ", CRLF
 
     def _arm_head_deadline(self) -> None:
         self._disarm_head_deadline()
@@ -184,10 +190,16 @@ class LimitedHttpProtocol(HttpToolsProtocol):
         if not self._refused and not self.transport.is_closing():
             self._refuse(408, "The request head did not arrive in time.")
 
+    def _not_idle(self) -> None:
+        if self._idle:
+            self._idle = False
+            del self.idle[self]
+
     def _evict_idle(self) -> bool:
         """Close the connection idle the longest, if there is one."""
         while self.idle:
-            victim, _ = self.idle.popitem(last=False)
+            victim = next(iter(self.idle))
+            victim._not_idle()
             if not victim.transport.is_closing():
                 victim.transport.close()
                 self.connections.discard(victim)  # counted out now, not when the loop gets to it
@@ -200,7 +212,7 @@ class LimitedHttpProtocol(HttpToolsProtocol):
         self._refused = True
         self._head_open = False
         self._disarm_head_deadline()
-        self.idle.pop(self, None)
+        self._not_idle()
         if self._in_request():
             self.cycle.keep_alive = False
             self.flow.pause_reading()
@@ -223,7 +235,7 @@ def protocol_for(limits: HttpLimits) -> type[LimitedHttpProtocol]:
         pass
 
     ServerProtocol.limits = limits
-    ServerProtocol.idle = OrderedDict()
+    ServerProtocol.idle = {}
     return ServerProtocol
 
 

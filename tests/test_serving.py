@@ -13,6 +13,7 @@ import selectors
 import socket
 import subprocess
 import time
+import weakref
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
@@ -104,25 +105,31 @@ def served(database: tuple[str, str, Path]) -> Iterator[Served]:
         yield server
 
 
+# What a read brought beyond the response it completed: the start of the next (pipelining).
+_unread: weakref.WeakKeyDictionary[socket.socket, bytes] = weakref.WeakKeyDictionary()
+
+
 def read_response(sock: socket.socket) -> tuple[int | None, bytes]:
-    """(status, body) of one response; (None, b"") if the server closed without answering."""
-    data = b""
+    """(status, body) of the next response; (None, b"") if the server closed without answering."""
+    data = _unread.pop(sock, b"")
     try:
         while b"\r\n\r\n" not in data:
             chunk = sock.recv(65536)
             if not chunk:
                 return (None, b"") if not data else (_status(data), b"")
             data += chunk
+        head, rest = data.split(b"\r\n\r\n", 1)
+        match = re.search(rb"(?im)^content-length:\s*(\d+)", head)
+        length = int(match.group(1)) if match else 0
+        while len(rest) < length:
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            rest += chunk
     except ConnectionResetError:
         return None, b""
-    head, body = data.split(b"\r\n\r\n", 1)
-    length = re.search(rb"(?im)^content-length:\s*(\d+)", head)
-    while length and len(body) < int(length.group(1)):
-        chunk = sock.recv(65536)
-        if not chunk:
-            break
-        body += chunk
-    return _status(head), body
+    _unread[sock] = rest[length:]
+    return _status(head), rest[:length]
 
 
 def _status(head: bytes) -> int:
@@ -173,6 +180,25 @@ def test_a_request_head_over_16_kib_gets_431(served: Served) -> None:
         assert read_response(sock) == (200, b'{"status":"ok"}')
 
 
+def test_only_the_head_counts_towards_the_limit(served: Served) -> None:
+    """A body, and the requests before it on the same connection, are not part of a head."""
+    with served.connect() as sock:  # a 12 KiB body, then a 12 KiB head, in one write (pipelined)
+        body = b"x" * 12 * 1024
+        post = b"POST /healthz HTTP/1.1\r\nHost: displayd\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body)
+        sock.sendall(post + GET + b"X-Padding: " + b"a" * 12 * 1024 + b"\r\n\r\n")
+        assert read_response(sock)[0] == 405  # /healthz is GET only: answered, and the connection kept
+        assert read_response(sock) == (200, b'{"status":"ok"}')
+    with served.connect() as sock:  # one request after another, each under the limit, 40 KiB in all
+        for _ in range(4):
+            sock.sendall(GET + b"X-Padding: " + b"a" * 10 * 1024 + b"\r\n\r\n")
+            assert read_response(sock)[0] == 200
+    with served.connect() as sock:  # the head of the second of two pipelined requests is too large
+        sock.sendall(GET + b"\r\n" + GET + b"X-Padding: " + b"a" * 20 * 1024 + b"\r\n\r\n")
+        assert read_response(sock)[0] == 200
+        assert read_response(sock)[0] in (431, None)
+        closed_within(sock, 2)
+
+
 def test_a_head_not_sent_in_time_gets_408_and_the_connection_closes(served: Served) -> None:
     with served.connect() as sock:
         start = time.monotonic()
@@ -190,6 +216,20 @@ def test_a_head_not_sent_in_time_gets_408_and_the_connection_closes(served: Serv
             pass
         assert read_response(sock)[0] in (408, None)
         assert time.monotonic() - start < HEAD_TIMEOUT + 2
+    for first in (b"", GET + b"\r\n"):  # line breaks alone are no head either, first or after a request
+        with served.connect() as sock:
+            if first:
+                sock.sendall(first)
+                assert read_response(sock)[0] == 200
+            start = time.monotonic()
+            try:
+                for _ in range(40):
+                    sock.sendall(b"\r\n")
+                    time.sleep(0.1)
+            except (BrokenPipeError, ConnectionResetError):
+                pass
+            assert read_response(sock)[0] in (408, None)
+            assert time.monotonic() - start < HEAD_TIMEOUT + 2
     with served.connect() as sock:  # the second request on a kept-alive connection too
         sock.sendall(GET + b"\r\n")
         assert read_response(sock)[0] == 200
