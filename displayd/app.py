@@ -45,6 +45,7 @@ from displayd.metrics import install as install_metrics
 from displayd.metrics import router as metrics_router
 from displayd.schemas import ErrorResponse
 from displayd.web import router as web_router
+from displayd.web.docs import router as docs_router
 
 log = logging.getLogger("displayd")
 
@@ -94,7 +95,7 @@ def create_app(settings: Settings, *, clock: Clock = utc_now) -> FastAPI:
         version=__version__,
         summary="Slogan campaigns on electronic display boards.",
         lifespan=lifespan,
-        docs_url="/docs",
+        docs_url=None,  # FastAPI's pages load Swagger UI and ReDoc from a CDN: ours are served offline
         redoc_url=None,
     )
     app.state.settings = settings
@@ -108,6 +109,7 @@ def create_app(settings: Settings, *, clock: Clock = utc_now) -> FastAPI:
     app.include_router(logbook_router)
     app.include_router(audit_router)
     app.include_router(web_router)
+    app.include_router(docs_router)
     app.include_router(metrics_router)
     _add_health(app)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]

@@ -8,18 +8,18 @@ errors go to stderr with exit status 2.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import getpass
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TypeVar
 
 import click
-from pydantic import ValidationError
 
 from displayd.auth.roles import Principal, Role, cli_principal
-from displayd.config import Settings
+from displayd.config import InvalidSettings, Settings
 from displayd.errors import DisplaydError
 
 T = TypeVar("T")
@@ -28,8 +28,8 @@ T = TypeVar("T")
 def _settings() -> Settings:
     try:
         return Settings.load()
-    except ValidationError as exc:
-        raise click.ClickException(f"invalid settings: {exc}") from None
+    except InvalidSettings as exc:  # names each setting and why, never its value
+        raise click.ClickException(str(exc)) from None
 
 
 def _actor(name: str | None) -> Principal:
@@ -70,16 +70,19 @@ def serve(host: str | None, port: int | None) -> None:
     from displayd.app import create_app
     from displayd.boards.poll import PollPath
     from displayd.logs import configure_logging
+    from displayd.serving import raise_open_file_limit, uvicorn_config
 
     settings = _settings()
     configure_logging(settings)
+    raise_open_file_limit(settings)
     app = create_app(settings)
     # The poll path in front of the FastAPI object itself: board polls skip even FastAPI's
     # outermost layers (error and telemetry middleware), about half the cost of a poll.
-    uvicorn.run(
-        PollPath(app, app.state), host=host or settings.host, port=port or settings.port,
-        log_config=None, access_log=False, server_header=False,
-    )
+    server = uvicorn.Server(uvicorn_config(PollPath(app, app.state), settings,
+                                           host=host or settings.host, port=port or settings.port))
+    server.run()
+    if not server.started:  # could not bind, or the start-up failed (the log says why)
+        sys.exit(3)
 
 
 @main.group()
@@ -94,7 +97,8 @@ def db_upgrade(revision: str) -> None:
     from displayd.db import migrate
 
     settings = _settings()
-    migrate.upgrade(settings, revision)
+    with _database_errors(settings):
+        migrate.upgrade(settings, revision)
     click.echo(f"database at {revision}: {_redacted(settings.database_url)}")
 
 
@@ -105,7 +109,8 @@ def db_downgrade(revision: str) -> None:
     from displayd.db import migrate
 
     settings = _settings()
-    migrate.downgrade(settings, revision)
+    with _database_errors(settings):
+        migrate.downgrade(settings, revision)
     click.echo(f"database at {revision}: {_redacted(settings.database_url)}")
 
 
@@ -142,9 +147,23 @@ def db_copy(source_url: str, target_url: str, force: bool) -> None:
 
 
 def _redacted(url: str) -> str:
-    from sqlalchemy.engine import make_url
+    from displayd.config import redact_database_url
 
-    return make_url(url).render_as_string(hide_password=True)
+    return redact_database_url(url)
+
+
+@contextlib.contextmanager
+def _database_errors(settings: Settings) -> Iterator[None]:
+    """A database that cannot be reached or refuses us: one line naming it (password hidden)
+    and the driver's reason, instead of a traceback."""
+    from sqlalchemy.exc import DBAPIError
+
+    try:
+        yield
+    except DBAPIError as exc:  # the driver's own message; SQLAlchemy's adds the statement and parameters
+        raise click.ClickException(f"database {_redacted(settings.database_url)}: {exc.orig}") from None
+    except (OSError, TimeoutError) as exc:
+        raise click.ClickException(f"cannot reach the database {_redacted(settings.database_url)}: {exc}") from None
 
 
 @main.group()
@@ -279,8 +298,8 @@ def demo(port: int, dwell: int) -> None:
         sys.stdout.reconfigure(line_buffering=True)
     try:
         settings, throwaway = demo_module.demo_settings()
-    except ValidationError as exc:
-        raise click.ClickException(f"invalid settings: {exc}") from None
+    except InvalidSettings as exc:
+        raise click.ClickException(str(exc)) from None
     try:
         if throwaway:
             removed = demo_module.remove_demo_database()

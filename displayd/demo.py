@@ -261,10 +261,11 @@ async def run(settings: Settings, *, port: int, dwell: int, keys: dict[str, str]
     """Serve until SIGINT/SIGTERM; the exit status."""
     from displayd.app import create_app
     from displayd.boards.poll import PollPath
+    from displayd.serving import raise_open_file_limit, uvicorn_config
 
+    raise_open_file_limit(settings)
     app = create_app(settings)
-    config = uvicorn.Config(PollPath(app, app.state), host="127.0.0.1", port=port, log_config=None,
-                            access_log=False, server_header=False, lifespan="on")
+    config = uvicorn_config(PollPath(app, app.state), settings, host="127.0.0.1", port=port)
     server = _Server(config)
     loop = asyncio.get_running_loop()
 

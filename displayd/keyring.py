@@ -21,8 +21,8 @@ from displayd.errors import Unavailable
 
 
 def master_key(settings: Settings) -> bytes:
-    if settings.secret_key:
-        return settings.secret_key.encode()
+    if settings.secret_key is not None:
+        return settings.secret_key.get_secret_value().encode()
     path = settings.sqlite_path
     if path is None:
         raise Unavailable(

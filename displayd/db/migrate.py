@@ -20,7 +20,8 @@ MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 def alembic_config(settings: Settings) -> Config:
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
-    config.set_main_option("sqlalchemy.url", settings.database_url)
+    # No `sqlalchemy.url`: env.py takes the URL from the settings, and an ini option would run
+    # through configparser's interpolation, whose errors quote the value (password included).
     config.attributes["settings"] = settings
     return config
 

@@ -45,7 +45,7 @@ async def test_create_returns_credentials_once_and_keeps_only_hashes(
     assert row.secret_hash == hashlib.sha256(board["secret"].encode()).hexdigest()
     assert board["token"] not in str(tuple(row)) and board["secret"] not in str(tuple(row))
     # The secret is derived from the master key; the database alone cannot produce it.
-    assert board_secret(settings.secret_key.encode(), row.secret_nonce) == board["secret"]  # type: ignore[union-attr]
+    assert board_secret(settings.secret_key.get_secret_value().encode(), row.secret_nonce) == board["secret"]  # type: ignore[union-attr]
     read = await client.get("/api/v1/boards/so-sanh-chinh", headers=keys.auth("operator"))
     assert "token" not in read.json() and "secret" not in read.json()
     assert read.json()["groups"] == ["so-tttt"] and read.json()["location"] == "Sảnh tầng 1"
