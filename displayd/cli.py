@@ -125,14 +125,22 @@ def db_copy(source_url: str, target_url: str, force: bool) -> None:
     transaction on the target, and the row counts are compared at the end. Stop displayd on
     the source first.
     """
+    from sqlalchemy.exc import DBAPIError
+
     from displayd.db.copy import copy_database
     from displayd.progress import Progress
 
     try:
         report = asyncio.run(copy_database(source_url, target_url, force=force,
                                            progress=lambda label, total: Progress(label, total=total)))
+    except InvalidSettings as exc:  # a malformed URL: named, never shown
+        raise click.ClickException(str(exc)) from None
     except DisplaydError as exc:
         raise click.ClickException(exc.detail) from None
+    except DBAPIError as exc:  # the driver's reason; nothing was written to the target
+        raise click.ClickException(f"copying {_redacted(source_url)} to {_redacted(target_url)}: {exc.orig}") from None
+    except (OSError, TimeoutError) as exc:
+        raise click.ClickException(f"copying {_redacted(source_url)} to {_redacted(target_url)}: {exc}") from None
     total = sum(report.counts.values())
     click.echo(f"copied {total:,} rows in {len(report.counts)} tables to {_redacted(target_url)}; "
                "counts match the source")

@@ -46,9 +46,9 @@ def create_boards(settings: Settings, ids: Sequence[str], *, delivery: str, grou
                 async with sessionmaker() as session, session.begin():
                     now = datetime.now(UTC)
                     for board_id in ids[start:start + BATCH]:
-                        data = BoardCreate(id=board_id, name=f"Bảng {board_id}", delivery=delivery,
-                                           groups=list(groups),
-                                           endpoint_url=endpoint(board_id) if endpoint else None).model_dump()
+                        data = BoardCreate.model_validate({
+                            "id": board_id, "name": f"Bảng {board_id}", "delivery": delivery, "groups": list(groups),
+                            "endpoint_url": endpoint(board_id) if endpoint else None}).model_dump()
                         _, tokens[board_id], _ = await service.create(session, actor=actor, now=now, data=data,
                                                                       networks=networks, master=master)
         finally:
