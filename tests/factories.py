@@ -32,7 +32,12 @@ class Factory:
 
     async def approved(self, text: str) -> dict[str, Any]:
         slogan = await self.draft(text)
-        result: dict[str, Any] = await self._ok("POST", f"/api/v1/slogans/{slogan['id']}/approve", "approver")
+        return await self.approve(slogan)
+
+    async def approve(self, slogan: dict[str, Any], who: str = "approver") -> dict[str, Any]:
+        """Approve `slogan` as read (its `content_hash`), as `who`."""
+        result: dict[str, Any] = await self._ok("POST", f"/api/v1/slogans/{slogan['id']}/approve", who,
+                                                {"content_hash": slogan["content_hash"]})
         return result
 
     async def approved_ids(self) -> list[int]:

@@ -39,6 +39,11 @@ async def _slogan(f: Factory, n: int, tail: str = "", body: Any = None) -> tuple
     return f"/api/v1/slogans/{slogan['id']}{tail}", body
 
 
+async def _approve(f: Factory, n: int) -> tuple[str, Any]:
+    slogan = await f.draft(f"Khẩu hiệu kiểm tra {n}")
+    return f"/api/v1/slogans/{slogan['id']}/approve", {"content_hash": slogan["content_hash"]}
+
+
 async def _campaign(f: Factory, n: int, tail: str = "", body: Any = None) -> tuple[str, Any]:
     campaign = await f.campaign(name=f"Đợt {n}", paused=tail == "/resume")
     return f"/api/v1/campaigns/{campaign['id']}{tail}", body
@@ -58,7 +63,7 @@ MATRIX: dict[tuple[str, str], Case] = {
     ("POST", "/api/v1/slogans"): Case(EDITORS, lambda f, n: _fixed("/api/v1/slogans", {"text": f"Mới {n}"})),
     ("GET", "/api/v1/slogans/{slogan_id}"): Case(ALL, lambda f, n: _slogan(f, n)),
     ("PATCH", "/api/v1/slogans/{slogan_id}"): Case(EDITORS, lambda f, n: _slogan(f, n, "", {"tags": ["x"]})),
-    ("POST", "/api/v1/slogans/{slogan_id}/approve"): Case(APPROVERS, lambda f, n: _slogan(f, n, "/approve")),
+    ("POST", "/api/v1/slogans/{slogan_id}/approve"): Case(APPROVERS, lambda f, n: _approve(f, n)),
     ("POST", "/api/v1/slogans/{slogan_id}/retire"): Case(
         APPROVERS, lambda f, n: _slogan(f, n, "/retire", {"reason": "kiểm tra"})),
     ("GET", "/api/v1/campaigns"): Case(ALL, lambda f, n: _fixed("/api/v1/campaigns")),

@@ -59,7 +59,8 @@ async def _slogan_patch(f: Factory, n: int) -> Target:
 
 async def _slogan_approve(f: Factory, n: int) -> Target:
     s = await _draft(f, n)
-    return Target(f"/api/v1/slogans/{s['id']}/approve", {"reference": "101-HD/BTGTU"},
+    return Target(f"/api/v1/slogans/{s['id']}/approve",
+                  {"content_hash": s["content_hash"], "reference": "101-HD/BTGTU"},
                   f"/api/v1/slogans/{s['id']}", who="approver")
 
 
