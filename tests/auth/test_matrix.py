@@ -54,6 +54,11 @@ async def _board(f: Factory, n: int, tail: str = "", body: Any = None) -> tuple[
     return f"/api/v1/boards/{board['id']}{tail}", body
 
 
+async def _revoke(f: Factory, n: int) -> tuple[str, Any]:
+    made = await f.key("operator", f"Khoá sẽ thu hồi {n}")
+    return f"/api/v1/keys/{made['id']}/revoke", None
+
+
 async def _fixed(url: str, body: Any = None) -> tuple[str, Any]:
     return url, body
 
@@ -86,6 +91,10 @@ MATRIX: dict[tuple[str, str], Case] = {
     ("GET", "/api/v1/rotations"): Case(ALL, lambda f, n: _fixed("/api/v1/rotations")),
     ("GET", "/api/v1/reports/airtime"): Case(ALL, lambda f, n: _fixed("/api/v1/reports/airtime?by=day")),
     ("GET", "/api/v1/audit"): Case(ADMIN, lambda f, n: _fixed("/api/v1/audit")),
+    ("GET", "/api/v1/keys"): Case(ADMIN, lambda f, n: _fixed("/api/v1/keys")),
+    ("POST", "/api/v1/keys"): Case(ADMIN, lambda f, n: _fixed("/api/v1/keys", {"name": f"Khoá {n}",
+                                                                                "role": "operator"})),
+    ("POST", "/api/v1/keys/{key_id}/revoke"): Case(ADMIN, lambda f, n: _revoke(f, n)),
 }
 
 
@@ -140,6 +149,6 @@ async def test_board_tokens_open_only_their_own_current(client: httpx.AsyncClien
     for method, path in sorted(MATRIX):
         if path.endswith("/current"):
             continue
-        url = path.format(slogan_id=1, campaign_id=1, board_id="bang-cua-toi")
+        url = path.format(slogan_id=1, campaign_id=1, board_id="bang-cua-toi", key_id=1)
         response = await client.request(method, url, headers=own)
         assert response.status_code == 401, (method, url)
