@@ -108,9 +108,9 @@ class AuthGuard:
         entry = self._addresses.get(address)
         if entry is None:
             if len(self._addresses) >= MAX_ADDRESSES:
-                self._forget_idle(now)
-            if len(self._addresses) >= MAX_ADDRESSES:
-                # A spray from more addresses than we track: still counted, no longer held.
+                # A spray from more addresses than we track: still counted and summarised, not
+                # held; idle addresses are forgotten at the next minute (never per failure, so
+                # a spray costs O(1) each).
                 self._untracked += 1
                 return
             entry = self._addresses[address] = _Address(deque(maxlen=self.limit))

@@ -115,13 +115,9 @@ async def revoke_key(session: AsyncSession, key_id: int, *, actor: Principal, no
     return row
 
 
-async def active_key(session: AsyncSession, key_hash: str) -> ApiKey | None:
-    """The key with this hash, unless it was revoked."""
-    return await session.scalar(select(ApiKey).where(ApiKey.key_hash == key_hash, ApiKey.revoked_at.is_(None)))
-
-
 async def principal_for_hash(session: AsyncSession, key_hash: str) -> Principal | None:
-    row = await active_key(session, key_hash)
+    """Who the key with this hash is, unless it was revoked."""
+    row = await session.scalar(select(ApiKey).where(ApiKey.key_hash == key_hash, ApiKey.revoked_at.is_(None)))
     return None if row is None else principal_of(row)
 
 

@@ -16,7 +16,7 @@ from fastapi import Path as PathParam
 from fastapi.responses import FileResponse, RedirectResponse
 
 from displayd.auth.guard import Kind
-from displayd.auth.keys import active_key, hash_secret, principal_of
+from displayd.auth.keys import hash_secret
 from displayd.auth.roles import Permission, Principal
 from displayd.boards.snapshot import Snapshot
 from displayd.campaigns import service as campaigns
@@ -87,16 +87,13 @@ async def login(request: Request) -> Response:
     # Parsed by hand: FastAPI's Form() needs python-multipart, which displayd does not depend on.
     fields = parse_qs((await request.body()).decode("utf-8", "replace"), max_num_fields=10)
     key = (fields.get("key") or [""])[0].strip()
-    row = None
-    if key:
-        async with request.app.state.sessionmaker() as session:
-            row = await active_key(session, hash_secret(key))
-    if row is None or not principal_of(row).may(Permission.READ):
+    principal = await request.app.state.key_cache.principal(hash_secret(key)) if key else None
+    if principal is None or principal.key_id is None or not principal.may(Permission.READ):
         guard.failed(Kind.SIGN_IN, address)
         return page("login.html", title="Đăng nhập", status=401, body_class="login",
                     error=tag("p", "Khoá API không đúng hoặc đã bị thu hồi.", class_="error"))
     response = RedirectResponse("/ui", status_code=303, headers={"Cache-Control": "no-store"})
-    await open_session(request, response, row.id)
+    await open_session(request, response, principal.key_id)
     return response
 
 

@@ -173,3 +173,24 @@ def test_a_flood_that_stopped_is_summarised_by_the_minute(caplog: pytest.LogCapt
     guard.summarise()  # what `run()` does once a minute
     [summary] = auth_records(caplog)
     assert getattr(summary, "failures", None) == 12 - LOG_PER_ADDRESS
+
+
+def test_a_spray_from_many_addresses_stays_bounded(monkeypatch: pytest.MonkeyPatch,
+                                                   caplog: pytest.LogCaptureFixture) -> None:
+    from displayd.auth import guard as guard_module
+
+    monkeypatch.setattr(guard_module, "MAX_ADDRESSES", 50)
+    clock = FakeClock(datetime(2024, 5, 7, tzinfo=UTC))
+    metrics = Metrics()
+    guard = AuthGuard(clock, metrics)
+    caplog.set_level(logging.INFO, logger="displayd.auth")
+    for n in range(200):
+        guard.failed(Kind.API_KEY, f"2001:db8::{n:x}")
+    assert metrics.auth_failures["api_key"] == 200  # every failure counted, tracked or not
+    assert len(auth_records(caplog)) == LOG_PER_MINUTE
+    clock.advance(seconds=61)
+    caplog.clear()
+    guard.failed(Kind.API_KEY, "2001:db8::ffff")  # a new minute: the idle addresses are forgotten …
+    [summary, line] = auth_records(caplog)
+    assert getattr(summary, "untracked", None) == 150 and getattr(summary, "failures", None) == 150
+    assert getattr(line, "client", None) == "2001:db8::ffff"  # … so a new address is tracked again
