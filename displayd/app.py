@@ -2,7 +2,8 @@
 
 The lifespan opens the database engine, loads the board snapshot and watches for changes
 made by other processes. Everything a process keeps in memory lives on `app.state`: the
-settings, the session factory, the clock, the staff-key cache, the snapshot, last polls.
+settings, the session factory, the clock, the staff-key cache, the failed sign-in guard, the
+snapshot, last polls.
 """
 
 from __future__ import annotations
@@ -23,7 +24,10 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import text
 
 from displayd import __version__
+from displayd.auth.endpoints import keys_router
 from displayd.auth.endpoints import router as audit_router
+from displayd.auth.guard import AuthGuard
+from displayd.auth.keys import KeyCache
 from displayd.boards.bulk import MAX_BODY_BYTES as BULK_BODY_BYTES
 from displayd.boards.endpoints import router as boards_router
 from displayd.boards.poll import PollPath
@@ -66,10 +70,14 @@ def create_app(settings: Settings, *, clock: Clock = utc_now) -> FastAPI:
             app.state.engine = engine
             app.state.sessionmaker = sessionmaker = create_sessionmaker(engine)
             app.state.polls = polls = PollRecorder(sessionmaker, clock)
+            app.state.key_cache = key_cache = KeyCache(sessionmaker, clock)
             live = Live(app.state, sessionmaker, settings.change_poll_seconds)
             await live.refresh()
             app.state.on_change = live.refresh
             stack.push_async_callback(_quietly, polls.flush)
+            stack.push_async_callback(_quietly, key_cache.flush)
+            stack.push_async_callback(_cancel, asyncio.create_task(key_cache.run(), name="displayd-key-use"))
+            stack.push_async_callback(_cancel, asyncio.create_task(app.state.guard.run(), name="displayd-auth-guard"))
             stack.push_async_callback(_cancel, asyncio.create_task(polls.run(), name="displayd-polls"))
             stack.push_async_callback(_cancel, asyncio.create_task(live.watch(), name="displayd-changes"))
             app.state.scheduler = None
@@ -100,14 +108,15 @@ def create_app(settings: Settings, *, clock: Clock = utc_now) -> FastAPI:
     )
     app.state.settings = settings
     app.state.clock = clock
-    app.state.key_cache = {}
     install_metrics(app.state)  # before the routes and the poll path, which count into it
+    app.state.guard = AuthGuard(clock, app.state.metrics)
     install_error_handlers(app)
     app.include_router(slogans_router)
     app.include_router(campaigns_router)
     app.include_router(boards_router)
     app.include_router(logbook_router)
     app.include_router(audit_router)
+    app.include_router(keys_router)
     app.include_router(web_router)
     app.include_router(docs_router)
     app.include_router(metrics_router)
@@ -156,6 +165,7 @@ _ERROR_RESPONSES = {
     "409": "The request conflicts with the resource's state.",
     "413": "The request body is over the size limit.",
     "422": "The request is not valid; `detail` says why.",
+    "429": "Too many failed sign-ins from this address within a minute (`too_many_failures`); see `Retry-After`.",
 }
 
 

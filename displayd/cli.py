@@ -1,4 +1,4 @@
-"""The `displayd` command: serve | db upgrade/copy | keys | slogans import | campaigns import | demo.
+"""The `displayd` command: serve | db upgrade/copy | keys create/list/revoke | slogans, boards, campaigns import | demo.
 
 Each command builds the settings once from the environment and the config file and passes
 them down. Output meant for scripts is on stdout (the new key alone on the last line);
@@ -194,6 +194,57 @@ def keys_create(role: str, name: str) -> None:
     key = _run_in_transaction(_settings(), work)
     click.echo(f"created {role} key for {name!r}; store it now, it is not shown again:")
     click.echo(key)
+
+
+def _when(value: datetime | None) -> str:
+    return value.astimezone(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z") if value else "-"
+
+
+@keys.command("list")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per key instead of a table.")
+def keys_list(as_json: bool) -> None:
+    """List the keys: id, name, role, created, last used, revoked (never the keys themselves)."""
+    import json
+
+    from displayd.auth.keys import list_keys
+    from displayd.db.models import ApiKey
+
+    async def work(session: object) -> list[ApiKey]:
+        return await list_keys(session, limit=1_000_000)  # type: ignore[arg-type]
+
+    rows = [{"id": r.id, "name": r.name, "role": r.role, "created_at": _when(r.created_at),
+             "last_used_at": _when(r.last_used_at), "revoked_at": _when(r.revoked_at)}
+            for r in _run_in_transaction(_settings(), work)]
+    if as_json:
+        for row in rows:
+            click.echo(json.dumps({k: None if v == "-" else v for k, v in row.items()}, ensure_ascii=False))
+        return
+    table = [("ID", "NAME", "ROLE", "CREATED", "LAST USED", "REVOKED")]
+    table += [(str(r["id"]), str(r["name"]), str(r["role"]), str(r["created_at"]), str(r["last_used_at"]),
+               str(r["revoked_at"])) for r in rows]
+    widths = [max(len(line[i]) for line in table) for i in range(len(table[0]))]
+    for line in table:
+        click.echo("  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True)).rstrip())
+
+
+@keys.command("revoke")
+@click.argument("key_id", metavar="ID", type=int)
+@click.option("--as", "as_name", default=None, help="Name recorded in the audit log (default cli:<user>).")
+def keys_revoke(key_id: int, as_name: str | None) -> None:
+    """Revoke key ID: it and the dashboard sessions opened with it stop working on every
+    running displayd within change_poll_seconds."""
+    from displayd.auth.keys import revoke_key
+    from displayd.db.models import ApiKey
+
+    async def work(session: object) -> ApiKey:
+        return await revoke_key(session, key_id, actor=_actor(as_name), now=datetime.now(UTC))  # type: ignore[arg-type]
+
+    try:
+        row = _run_in_transaction(_settings(), work)
+    except click.ClickException as exc:  # no such key, or already revoked
+        click.echo(f"Error: {exc.message}", err=True)
+        sys.exit(2)
+    click.echo(f"revoked key {row.id} ({row.name}, {row.role})")
 
 
 @main.group()

@@ -19,10 +19,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from displayd import changes
 from displayd.auth import sessions
-from displayd.auth.keys import cached_principal, hash_secret
+from displayd.auth.guard import AuthGuard, Kind
+from displayd.auth.keys import KeyCache, hash_secret
 from displayd.auth.roles import Permission, Principal
+from displayd.boards.poll import BOARD_TOKEN_PREFIX
 from displayd.errors import NotPermitted, Unauthenticated
-from displayd.keyring import master_key
 
 
 async def _session(request: Request) -> AsyncIterator[AsyncSession]:
@@ -65,28 +66,40 @@ def bearer_token(request: Request) -> str | None:
     return token.strip()
 
 
+def client_address(request: Request) -> str:
+    """The client's address as the server saw it (behind a trusted proxy: the forwarded one)."""
+    return request.client.host if request.client else "unknown"
+
+
 async def staff_principal(request: Request) -> Principal:
     """The staff key in `Authorization: Bearer` (or, for reads, the dashboard's session
-    cookie), from the process's cache (keyed by the key's hash, never the key) or the
-    database."""
+    cookie): a key from the process's cache (keyed by the key's hash, never the key) or the
+    database, a session from its row. A refused key is reported to the guard, and an
+    address that failed too often is refused before its key is looked at."""
+    state = request.app.state
     token = bearer_token(request)
     if token is not None:
-        token_hash = hash_secret(token)
-    elif request.method in ("GET", "HEAD") and (cookie := request.cookies.get(sessions.COOKIE)):
-        found = sessions.verify(master_key(request.app.state.settings), cookie, request.app.state.clock())
-        if found is None:
-            raise Unauthenticated("the session has expired; sign in again")
-        token_hash = found
-    else:
-        raise Unauthenticated("an API key is required (Authorization: Bearer <key>)")
-    principal = await principal_by_hash(request, token_hash)
-    if principal is None:
-        raise Unauthenticated("the API key is not valid")
-    return principal
-
-
-async def principal_by_hash(request: Request, token_hash: str) -> Principal | None:
-    return await cached_principal(request.app.state, token_hash)
+        address = client_address(request)
+        guard: AuthGuard = state.guard
+        if token.startswith(BOARD_TOKEN_PREFIX):  # never a staff key; boards are never held
+            principal = None
+            kind = Kind.BOARD_TOKEN
+        else:
+            guard.check(address)
+            key_cache: KeyCache = state.key_cache
+            principal = await key_cache.principal(hash_secret(token))
+            kind = Kind.API_KEY
+        if principal is None:
+            guard.failed(kind, address)
+            raise Unauthenticated("the API key is not valid")
+        return principal
+    if request.method in ("GET", "HEAD") and (cookie := request.cookies.get(sessions.COOKIE)):
+        async with state.sessionmaker() as session:
+            principal = await sessions.session_principal(session, cookie, now=state.clock())
+        if principal is None:
+            raise Unauthenticated("the session has ended or expired; sign in again")
+        return principal
+    raise Unauthenticated("an API key is required (Authorization: Bearer <key>)")
 
 
 def Authorize(permission: Permission) -> Any:  # noqa: N802 - reads like a type in signatures

@@ -7,8 +7,10 @@
     ├── NotPermitted        403 forbidden
     ├── ResourceNotFound    404 not_found
     ├── Conflict            409 conflict
+    │   └── ContentChanged  409 content_changed
     ├── RangeTooLarge       422 range_too_large
     ├── PlanFailed          422 plan_error
+    ├── TooManyFailures     429 too_many_failures   (with Retry-After)
     └── Unavailable         503 unavailable
 """
 
@@ -16,12 +18,14 @@ from __future__ import annotations
 
 __all__ = [
     "Conflict",
+    "ContentChanged",
     "DisplaydError",
     "InvalidInput",
     "NotPermitted",
     "PlanFailed",
     "RangeTooLarge",
     "ResourceNotFound",
+    "TooManyFailures",
     "Unauthenticated",
     "Unavailable",
 ]
@@ -34,6 +38,10 @@ class DisplaydError(Exception):
     def __init__(self, detail: str) -> None:
         super().__init__(detail)
         self.detail = detail
+
+    def headers(self) -> dict[str, str] | None:
+        """Response headers the error's status calls for (`Retry-After` for a 429)."""
+        return {"WWW-Authenticate": "Bearer"} if self.status_code == 401 else None
 
 
 class InvalidInput(DisplaydError):
@@ -64,6 +72,12 @@ class Conflict(DisplaydError):
     code = "conflict"
 
 
+class ContentChanged(Conflict):
+    """The text changed since the approver read it (the `content_hash` they name is stale)."""
+
+    code = "content_changed"
+
+
 class RangeTooLarge(DisplaydError):
     status_code = 422
     code = "range_too_large"
@@ -74,6 +88,20 @@ class PlanFailed(DisplaydError):
 
     status_code = 422
     code = "plan_error"
+
+
+class TooManyFailures(DisplaydError):
+    """Too many failed sign-ins from one address: refused for `retry_after` seconds."""
+
+    status_code = 429
+    code = "too_many_failures"
+
+    def __init__(self, detail: str, *, retry_after: int) -> None:
+        super().__init__(detail)
+        self.retry_after = retry_after
+
+    def headers(self) -> dict[str, str] | None:
+        return {"Retry-After": str(self.retry_after)}
 
 
 class Unavailable(DisplaydError):

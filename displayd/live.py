@@ -3,7 +3,9 @@
 `Live.refresh()` rebuilds the snapshot now (after this process's own change commits);
 `Live.watch()` runs for the process's lifetime and rebuilds it when another process moved
 the change version. Rebuilds are serialised, so a burst of changes costs one or two.
-Listeners (the scheduler leader) hear of every rebuild.
+Listeners (the scheduler leader) hear of every rebuild. Each rebuild also empties the staff
+key cache: a revocation moves the change version, so a revoked key stops working here
+within `change_poll_seconds`.
 """
 
 from __future__ import annotations
@@ -36,6 +38,9 @@ class Live:
 
     async def refresh(self) -> None:
         async with self._lock:
+            key_cache = getattr(self.state, "key_cache", None)
+            if key_cache is not None:
+                key_cache.clear()
             async with self.sessionmaker() as session:
                 self.state.snapshot = await snapshots.load(session, on_error=self._count_plan_error)
             # The snapshot lives until the next change: move it (and everything else long-lived)

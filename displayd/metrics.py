@@ -24,6 +24,8 @@ Metric names (all prefixed `displayd_`):
 | `displayd_slot_lateness_seconds` | histogram | (how late each slot boundary job ran) |
 | `displayd_scheduler_leader` | gauge | (1 in the process that pushes, 0 elsewhere) |
 | `displayd_plan_errors_total` | counter | (a campaign or board whose plan raised; see `plan_error` logs) |
+| `displayd_auth_failures_total` | counter | `kind` = api_key, board_token, sign_in (see `auth_failure` logs) |
+| `displayd_auth_refused_total` | counter | (answered 429 `too_many_failures`: the address was held) |
 """
 
 from __future__ import annotations
@@ -53,6 +55,7 @@ CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 # Pushes go to boards on the office LAN: milliseconds normally, up to the 5 s attempt deadline.
 PUSH_LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+AUTH_KINDS = ("api_key", "board_token", "sign_in")
 # A boundary job normally runs within milliseconds of its instant; seconds late is a problem.
 SLOT_LATENESS_BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 
@@ -83,8 +86,8 @@ class Histogram:
 class Metrics:
     """What this process counted since it started; read by `DisplaydCollector` at scrape time."""
 
-    __slots__ = ("boards_unreachable", "incidents_push", "plan_errors", "polls", "polls_not_modified",
-                 "push_latency", "pushes_delivered", "pushes_failed", "slot_lateness")
+    __slots__ = ("auth_failures", "auth_refused", "boards_unreachable", "incidents_push", "plan_errors", "polls",
+                 "polls_not_modified", "push_latency", "pushes_delivered", "pushes_failed", "slot_lateness")
 
     def __init__(self) -> None:
         self.polls = 0
@@ -93,6 +96,9 @@ class Metrics:
         self.pushes_failed = 0
         self.incidents_push = 0
         self.plan_errors = 0  # (campaign, board) pairs whose plan raised, once per snapshot each
+        # Refused credentials by kind (`displayd.auth.guard.Kind`), and requests refused while held.
+        self.auth_failures = dict.fromkeys(AUTH_KINDS, 0)
+        self.auth_refused = 0
         self.boards_unreachable: int | None = None  # refreshed from the database before each scrape
         self.push_latency = Histogram(PUSH_LATENCY_BUCKETS)
         self.slot_lateness = Histogram(SLOT_LATENESS_BUCKETS)
@@ -141,6 +147,14 @@ class DisplaydCollector(Collector):
         yield CounterMetricFamily("displayd_plan_errors", "Planning faults: a campaign or board whose plan "
                                   "raised and was left out (see the plan_error log events).",
                                   value=metrics.plan_errors)
+        failures = CounterMetricFamily("displayd_auth_failures", "Refused credentials by kind: API keys, board "
+                                       "tokens, dashboard sign-ins (see the auth_failure log events).",
+                                       labels=["kind"])
+        for kind, count in metrics.auth_failures.items():
+            failures.add_metric([kind], count)
+        yield failures
+        yield CounterMetricFamily("displayd_auth_refused", "Sign-ins and staff keys answered 429: their address "
+                                  "failed too often within a minute.", value=metrics.auth_refused)
         scheduler = getattr(self.state, "scheduler", None)
         leader = 1 if scheduler is not None and scheduler.leader else 0
         yield GaugeMetricFamily("displayd_scheduler_leader", "1 if this process leads the scheduler (pushes).",

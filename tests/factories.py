@@ -5,7 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 import httpx
+from fastapi import FastAPI
 
+from displayd.auth.sessions import COOKIE
 from tests.conftest import Keys
 
 SLOGANS = [
@@ -13,6 +15,25 @@ SLOGANS = [
     "Chiến thắng Điện Biên Phủ - Lừng lẫy năm châu, chấn động địa cầu!",
     "Chín năm làm một Điện Biên - Nên vành hoa đỏ, nên thiên sử vàng!",
 ]
+
+
+def lift_failure_limit(app: FastAPI) -> None:
+    """For tests that present bad credentials many times on purpose: failures are still
+    counted and logged, but the address is never held (answered 429)."""
+    app.state.guard.holding = False
+    app.state.guard.lift()
+
+
+async def sign_in(client: httpx.AsyncClient, key: str) -> str:
+    """Sign in to the dashboard with `key`; the session cookie's value. The client's cookie
+    jar is left empty: the caller sends the cookie it means to."""
+    response = await client.post("/ui/login", content=f"key={key}",
+                                 headers={"Content-Type": "application/x-www-form-urlencoded"})
+    assert response.status_code == 303, (response.status_code, response.text)
+    value = response.cookies.get(COOKIE)
+    client.cookies.clear()
+    assert value
+    return value
 
 
 class Factory:
@@ -32,7 +53,12 @@ class Factory:
 
     async def approved(self, text: str) -> dict[str, Any]:
         slogan = await self.draft(text)
-        result: dict[str, Any] = await self._ok("POST", f"/api/v1/slogans/{slogan['id']}/approve", "approver")
+        return await self.approve(slogan)
+
+    async def approve(self, slogan: dict[str, Any], who: str = "approver") -> dict[str, Any]:
+        """Approve `slogan` as read (its `content_hash`), as `who`."""
+        result: dict[str, Any] = await self._ok("POST", f"/api/v1/slogans/{slogan['id']}/approve", who,
+                                                {"content_hash": slogan["content_hash"]})
         return result
 
     async def approved_ids(self) -> list[int]:
@@ -62,6 +88,11 @@ class Factory:
     async def board(self, board_id: str, **fields: Any) -> dict[str, Any]:
         body = {"id": board_id, "name": f"Bảng {board_id}", "delivery": "poll", **fields}
         result: dict[str, Any] = await self._ok("POST", "/api/v1/boards", "admin", body)
+        return result
+
+    async def key(self, role: str, name: str) -> dict[str, Any]:
+        """A new staff key (through the admin API); `key` holds the key itself."""
+        result: dict[str, Any] = await self._ok("POST", "/api/v1/keys", "admin", {"role": role, "name": name})
         return result
 
     async def current(self, board: dict[str, Any], **headers: str) -> httpx.Response:

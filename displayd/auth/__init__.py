@@ -1,1 +1,2 @@
-"""Who may do what: API keys and roles, board tokens, and the audit log."""
+"""Who may do what: API keys (`keys`), roles, dashboard sessions (`sessions`), the guard on
+failed sign-ins (`guard`), and the audit log."""

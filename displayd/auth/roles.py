@@ -3,7 +3,8 @@
 Reads are open to every staff role (an inspector, an editor checking a plan and an approver
 reviewing slogans all need them); the audit log is the admin's alone. Writes follow the
 office's division of labour: editors (Văn phòng Sở) draft slogans and run campaigns,
-approvers (lãnh đạo Sở) approve and retire, admins set up boards and keys.
+approvers (lãnh đạo Sở) approve and retire, admins set up boards and keys (list, create,
+revoke) and read the audit log.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ class Permission(StrEnum):
     CAMPAIGN_WRITE = "campaign.write"
     BOARD_WRITE = "board.write"
     AUDIT_READ = "audit.read"
+    KEY_MANAGE = "key.manage"
 
 
 GRANTS: dict[Role, frozenset[Permission]] = {
@@ -38,11 +40,15 @@ GRANTS: dict[Role, frozenset[Permission]] = {
 
 @dataclass(frozen=True, slots=True)
 class Principal:
-    """Who is acting: a staff key (`role` set), a board (`board_id` set) or the command line."""
+    """Who is acting: a staff key (`key_id` set), a board (`board_id` set) or the command line.
+
+    `name` is the person: four-eyes and the audit log go by it.
+    """
 
     name: str
     role: str
     board_id: str | None = None
+    key_id: int | None = None
 
     def may(self, permission: Permission) -> bool:
         try:

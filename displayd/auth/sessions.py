@@ -1,43 +1,75 @@
-"""Dashboard sessions: a signed, HttpOnly cookie naming a staff key by its hash.
+"""Dashboard sessions, kept on the server: a `ui_session` row per sign-in.
 
-    value = issue(master, key_hash, now)            # set as the `displayd_session` cookie
-    key_hash = verify(master, value, now)           # None if forged, tampered or expired
+    token = await open_session(session, key_id=row.id, now=now)   # the `displayd_session` cookie
+    who = await session_principal(session, token, now=now)        # None: unknown, ended, expired, revoked
+    await end_session(session, token)                             # sign-out: the cookie is dead everywhere
 
-The cookie never holds the key itself, and it only opens safe (read-only) requests, so a
-page on another site cannot act with it (no CSRF on writes: writes need the header).
+The cookie carries 256 random bits; the row keeps only their SHA-256, so a copy of the
+database opens no session. Every request with the cookie reads its row (joined with the
+key), so a sign-out or a revoked key ends the session on every process at once. The cookie
+only opens safe (read-only) requests, so a page on another site cannot act with it (no
+CSRF on writes: writes need the header).
+
+The table stays small: each sign-in deletes the expired and ended rows, and a key keeps
+at most `MAX_PER_KEY` sessions (signing in again ends the oldest).
 """
 
 from __future__ import annotations
 
-import base64
 import hashlib
-import hmac
-import json
+import secrets
 from datetime import datetime, timedelta
+
+from sqlalchemy import delete, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from displayd.auth.roles import Principal
+from displayd.db.models import ApiKey, UiSession
 
 COOKIE = "displayd_session"
 LIFETIME = timedelta(hours=12)
+MAX_PER_KEY = 20
+MAX_TOKEN_LENGTH = 100  # ours are 43 characters; anything much longer is not one of ours
 
 
-def _sign(master: bytes, payload: bytes) -> str:
-    digest = hmac.new(master, b"session:" + payload, hashlib.sha256).digest()
-    return base64.urlsafe_b64encode(digest).decode().rstrip("=")
+def session_id(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
 
 
-def issue(master: bytes, key_hash: str, now: datetime) -> str:
-    payload = json.dumps({"k": key_hash, "e": int((now + LIFETIME).timestamp())}, separators=(",", ":")).encode()
-    return base64.urlsafe_b64encode(payload).decode().rstrip("=") + "." + _sign(master, payload)
+async def open_session(session: AsyncSession, *, key_id: int, now: datetime) -> str:
+    """A new session for the key; the token is returned once and kept nowhere."""
+    await session.execute(delete(UiSession).where(or_(UiSession.expires_at <= now,
+                                                      UiSession.ended_at.is_not(None))))
+    older = select(UiSession.id).where(UiSession.key_id == key_id).order_by(
+        UiSession.created_at.desc(), UiSession.id).offset(MAX_PER_KEY - 1)
+    await session.execute(delete(UiSession).where(UiSession.id.in_(older.scalar_subquery())))
+    token = secrets.token_urlsafe(32)
+    session.add(UiSession(id=session_id(token), key_id=key_id, created_at=now, expires_at=now + LIFETIME))
+    await session.flush()
+    return token
 
 
-def verify(master: bytes, value: str, now: datetime) -> str | None:
-    encoded, _, signature = value.partition(".")
-    try:
-        payload = base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4))
-        data = json.loads(payload)
-    except (ValueError, UnicodeDecodeError):
+async def session_principal(session: AsyncSession, token: str, *, now: datetime) -> Principal | None:
+    """Who the session is, or None: no such session, signed out, expired, or its key revoked."""
+    if not token or len(token) > MAX_TOKEN_LENGTH:
         return None
-    if not hmac.compare_digest(signature, _sign(master, payload)):
-        return None
-    if not isinstance(data, dict) or not isinstance(data.get("k"), str) or not isinstance(data.get("e"), int):
-        return None
-    return data["k"] if data["e"] > now.timestamp() else None
+    row = (await session.execute(
+        select(ApiKey.id, ApiKey.name, ApiKey.role)
+        .join(UiSession, UiSession.key_id == ApiKey.id)
+        .where(UiSession.id == session_id(token), UiSession.ended_at.is_(None), UiSession.expires_at > now,
+               ApiKey.revoked_at.is_(None))
+    )).first()
+    return None if row is None else Principal(name=row.name, role=row.role, key_id=row.id)
+
+
+async def end_session(session: AsyncSession, token: str) -> None:
+    if token and len(token) <= MAX_TOKEN_LENGTH:
+        await session.execute(delete(UiSession).where(UiSession.id == session_id(token)))
+
+
+async def end_sessions_of_key(session: AsyncSession, key_id: int, *, now: datetime) -> int:
+    """End every open session of a key (it was revoked); how many there were."""
+    result = await session.execute(
+        update(UiSession).where(UiSession.key_id == key_id, UiSession.ended_at.is_(None), UiSession.expires_at > now)
+        .values(ended_at=now))
+    return int(getattr(result, "rowcount", 0) or 0)

@@ -162,7 +162,8 @@ async def current(
     if_none_match: Annotated[str | None, Header(description="ETag of what the board shows.")] = None,
 ) -> Response:
     result = await poll.answer(request.app.state, board_id, authorization=request.headers.get("authorization"),
-                               if_none_match=if_none_match, query=f"format={format}")
+                               if_none_match=if_none_match, query=f"format={format}",
+                               client=request.client.host if request.client else "unknown")
     return Response(result.body, status_code=result.status, headers={k.decode(): v.decode() for k, v in result.headers})
 
 

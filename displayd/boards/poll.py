@@ -16,8 +16,10 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl
 
-from displayd.auth.keys import cached_principal, hash_secret
+from displayd.auth.guard import Kind
+from displayd.auth.keys import hash_secret
 from displayd.auth.roles import Permission
+from displayd.errors import TooManyFailures
 from displayd.metrics import Metrics
 
 if TYPE_CHECKING:
@@ -55,8 +57,9 @@ def etag_tags(if_none_match: str) -> list[str]:
 
 
 async def answer(state: Any, board_id: str, *, authorization: str | None, if_none_match: str | None,
-                 query: str) -> Answer:
-    """The whole poll answer for `board_id`; `state` is the app's state."""
+                 query: str, client: str = "unknown") -> Answer:
+    """The whole poll answer for `board_id`; `state` is the app's state, `client` the address
+    a refused credential is reported under."""
     token = None
     if authorization:
         scheme, _, value = authorization.partition(" ")
@@ -68,12 +71,19 @@ async def answer(state: Any, board_id: str, *, authorization: str | None, if_non
     if token.startswith(BOARD_TOKEN_PREFIX):
         own = snapshot.token_boards.get(hash_secret(token))
         if own is None:
+            state.guard.failed(Kind.BOARD_TOKEN, client)  # counted and logged, never held
             return _error(401, "unauthorized", "the board token is not valid")
         if own != board_id:  # another board's token learns nothing, not even that the board exists
             return _error(404, "not_found", f"board {board_id} does not exist")
     else:
-        principal = await cached_principal(state, hash_secret(token))
+        try:
+            state.guard.check(client)
+        except TooManyFailures as exc:
+            return Answer(429, [(b"content-type", JSON_TYPE), (b"retry-after", b"%d" % exc.retry_after)],
+                          json.dumps({"error": exc.code, "detail": exc.detail}).encode())
+        principal = await state.key_cache.principal(hash_secret(token))
         if principal is None:
+            state.guard.failed(Kind.API_KEY, client)
             return _error(401, "unauthorized", "the API key is not valid")
         if not principal.may(Permission.READ):
             return _error(403, "forbidden", f"the {principal.role} role may not read boards")
@@ -126,8 +136,9 @@ class PollPath:
                 authorization = value.decode("latin-1")
             elif name == b"if-none-match":
                 if_none_match = value.decode("latin-1")
+        client = scope.get("client")
         result = await answer(self.state, board_id, authorization=authorization, if_none_match=if_none_match,
-                              query=scope["query_string"].decode("latin-1"))
+                              query=scope["query_string"].decode("latin-1"), client=client[0] if client else "unknown")
         metrics = self.metrics
         metrics.polls += 1
         status = result.status

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Body, Query
+from fastapi import APIRouter, Query
 
 from displayd.auth.roles import Permission, Principal
 from displayd.catalog import service
@@ -64,13 +64,17 @@ async def update_slogan(
     return SloganOut.model_validate(slogan, from_attributes=True)
 
 
-@router.post("/{slogan_id}/approve", summary="Approve a draft (four-eyes: not by its author)")
+@router.post(
+    "/{slogan_id}/approve",
+    summary="Approve a draft (four-eyes: not by anyone who wrote its text)",
+    description="The body names the `content_hash` the approver reviewed: 409 `content_changed` if the "
+                "text changed since, 403 if the approver created or edited the slogan.",
+)
 async def approve_slogan(
-    slogan_id: int, session: SessionDep, who: Approver, now: Now,
-    body: Annotated[ApproveRequest | None, Body()] = None,
+    slogan_id: int, body: ApproveRequest, session: SessionDep, who: Approver, now: Now
 ) -> SloganOut:
-    slogan = await service.approve(session, slogan_id, actor=who, now=now,
-                                   reference=body.reference if body else None)
+    slogan = await service.approve(session, slogan_id, actor=who, now=now, content_hash=body.content_hash,
+                                   reference=body.reference)
     return SloganOut.model_validate(slogan, from_attributes=True)
 
 

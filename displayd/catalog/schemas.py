@@ -31,8 +31,11 @@ class SloganUpdate(StrictModel):
 
 
 class ApproveRequest(StrictModel):
-    """Optional approval reference (a document code or decision number)."""
+    """What the approver reviewed, and an optional approval reference."""
 
+    content_hash: str = Field(pattern=r"^sha256:[0-9a-f]{64}$",
+                              description="The `content_hash` of the text the approver reviewed "
+                                          "(409 `content_changed` if the text changed since).")
     reference: str | None = Field(None, max_length=200, description="Approval reference, e.g. `101-HD/BTGTU`.")
 
 
@@ -53,6 +56,8 @@ class SloganOut(BaseModel):
     status: SloganStatus = Field(description="`draft`, `approved` or `retired`.")
     content_hash: str = Field(description="`sha256:` of the UTF-8 text.")
     created_by: str = Field(description="Name of the key that created it.")
+    edited_by: list[str] = Field(description="Everyone who wrote its text: the creator and every editor "
+                                             "of a revision (none of them may approve it).")
     created_at: datetime = Field(description="When it was created (UTC).")
     updated_at: datetime = Field(description="Last change (UTC).")
     approved_by: str | None = Field(description="Who approved it.")

@@ -1,5 +1,9 @@
 """Slogan lifecycle: draft → approved → retired.
 
+Four-eyes: whoever writes a slogan's text (its creator, and everyone who edited a revision
+of the draft) is kept in `edited_by`, and none of them may approve it; the approver names
+the `content_hash` they reviewed, so an edit made while they read is never approved unseen.
+
 Services take the session first and keyword arguments after; they never commit (the request
 or the command owns the transaction) and raise `DisplaydError`s.
 """
@@ -20,7 +24,7 @@ from displayd.auth import audit
 from displayd.auth.roles import Principal
 from displayd.catalog.text import normalise_text
 from displayd.db.models import Slogan
-from displayd.errors import Conflict, InvalidInput, NotPermitted, ResourceNotFound
+from displayd.errors import Conflict, ContentChanged, InvalidInput, NotPermitted, ResourceNotFound
 from displayd.rotation import text_hash
 from displayd.schemas import DB_INT_MAX
 
@@ -33,7 +37,7 @@ def snapshot(slogan: Slogan) -> dict[str, Any]:
     """The slogan as the audit log keeps it."""
     return {
         "text": slogan.text, "number": slogan.number, "source": slogan.source,
-        "tags": list(slogan.tags), "status": slogan.status,
+        "tags": list(slogan.tags), "status": slogan.status, "edited_by": list(slogan.edited_by),
         "approved_by": slogan.approved_by, "approval_reference": slogan.approval_reference,
         "retire_reason": slogan.retire_reason,
     }
@@ -111,7 +115,7 @@ async def create(
     slogan = Slogan(
         text=text, number=number, source=_optional_text(source, "source", 200),
         tags=normalise_tags(tags), status=status, content_hash=text_hash(text),
-        created_by=actor.name, created_at=now, updated_at=now,
+        created_by=actor.name, created_at=now, updated_at=now, edited_by=[actor.name],
     )
     if status == APPROVED:
         slogan.approved_by, slogan.approved_at = actor.name, now
@@ -133,8 +137,12 @@ async def update(
     before = snapshot(slogan)
     if changes_.get("text") is not None:
         text = normalise_text(changes_["text"])
-        await _ensure_unique(session, text, except_id=slogan.id)
-        slogan.text, slogan.content_hash = text, text_hash(text)
+        if text != slogan.text:
+            await _ensure_unique(session, text, except_id=slogan.id)
+            slogan.text, slogan.content_hash = text, text_hash(text)
+            if actor.name not in slogan.edited_by:
+                # A new list, so the JSON column is seen as changed.
+                slogan.edited_by = [*slogan.edited_by, actor.name]
     if "number" in changes_:
         slogan.number = changes_["number"]
     if "source" in changes_:
@@ -148,14 +156,30 @@ async def update(
     return slogan
 
 
+def writers(slogan: Slogan) -> set[str]:
+    """Everyone who wrote any of the slogan's text: its creator and every editor of a revision."""
+    return {slogan.created_by, *slogan.edited_by}
+
+
 async def approve(
-    session: AsyncSession, slogan_id: int, *, actor: Principal, now: datetime, reference: str | None = None
+    session: AsyncSession, slogan_id: int, *, actor: Principal, now: datetime, content_hash: str,
+    reference: str | None = None,
 ) -> Slogan:
+    """Approve the draft whose text hashes to `content_hash` (what the approver reviewed).
+
+    The row is locked first, so an edit racing the approval either lands before it (and the
+    hash no longer matches) or waits and then finds the slogan approved. An admin is held to
+    four-eyes like anyone else.
+    """
     slogan = await get(session, slogan_id, for_update=True)
     if slogan.status != DRAFT:
         raise Conflict(f"slogan {slogan.id} is {slogan.status}; only drafts can be approved")
-    if slogan.created_by == actor.name:
-        raise NotPermitted("four-eyes rule: the author of a slogan may not approve it")
+    if actor.name in writers(slogan):
+        raise NotPermitted("four-eyes rule: a person who wrote any of a slogan's text (its author or an "
+                           "editor of a revision) may not approve it")
+    if content_hash != slogan.content_hash:
+        raise ContentChanged(f"slogan {slogan.id} changed since it was reviewed: its content_hash is now "
+                             f"{slogan.content_hash}; read it again before approving")
     before = snapshot(slogan)
     slogan.status, slogan.approved_by, slogan.approved_at = APPROVED, actor.name, now
     slogan.approval_reference = _optional_text(reference, "reference", 200)

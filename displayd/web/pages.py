@@ -18,14 +18,16 @@ from fastapi import APIRouter, Request, Response
 from fastapi import Path as PathParam
 from fastapi.responses import FileResponse, RedirectResponse
 
-from displayd.auth.keys import hash_secret, principal_for_key
+from displayd.auth.guard import Kind
+from displayd.auth.keys import hash_secret
 from displayd.auth.roles import Permission, Principal
 from displayd.boards.snapshot import Snapshot
 from displayd.campaigns import service as campaigns
 from displayd.campaigns.schemas import DEFAULT_TIMEZONE
+from displayd.deps import client_address
 from displayd.web.plan import CampaignWeek, monday_of, week_plans
 from displayd.web.render import SECURITY_HEADERS, Markup, join, page, tag
-from displayd.web.session import clear_session, same_origin, set_session, signed_in
+from displayd.web.session import end_session, open_session, same_origin, signed_in
 
 router = APIRouter()
 
@@ -80,18 +82,25 @@ async def login(request: Request) -> Response:
     if not same_origin(request):
         return page("login.html", title="Đăng nhập", status=403, body_class="login",
                     error=tag("p", "Yêu cầu đăng nhập không đến từ trang này.", class_="error"))
+    guard = request.app.state.guard
+    address = client_address(request)
+    retry_after = guard.retry_after(address)
+    if retry_after is not None:
+        held = page("login.html", title="Đăng nhập", status=429, body_class="login",
+                    error=tag("p", f"Đăng nhập sai quá nhiều lần từ địa chỉ này. Thử lại sau {retry_after} giây.",
+                              class_="error"))
+        held.headers["Retry-After"] = str(retry_after)
+        return held
     # Parsed by hand: FastAPI's Form() needs python-multipart, which displayd does not depend on.
     fields = parse_qs((await request.body()).decode("utf-8", "replace"), max_num_fields=10)
     key = (fields.get("key") or [""])[0].strip()
-    principal = None
-    if key:
-        async with request.app.state.sessionmaker() as session:
-            principal = await principal_for_key(session, key)
-    if principal is None or not principal.may(Permission.READ):
+    principal = await request.app.state.key_cache.principal(hash_secret(key)) if key else None
+    if principal is None or principal.key_id is None or not principal.may(Permission.READ):
+        guard.failed(Kind.SIGN_IN, address)
         return page("login.html", title="Đăng nhập", status=401, body_class="login",
                     error=tag("p", "Khoá API không đúng hoặc đã bị thu hồi.", class_="error"))
     response = RedirectResponse("/ui", status_code=303, headers={"Cache-Control": "no-store"})
-    set_session(request, response, hash_secret(key))
+    await open_session(request, response, principal.key_id)
     return response
 
 
@@ -99,7 +108,7 @@ async def login(request: Request) -> Response:
 async def logout(request: Request) -> Response:
     response = _to_login()
     if same_origin(request):  # another site may not sign a person out either
-        clear_session(request, response)
+        await end_session(request, response)
     return response
 
 

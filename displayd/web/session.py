@@ -1,8 +1,9 @@
 """The dashboard's sign-in: the session cookie set, read and cleared.
 
-The cookie (`displayd.auth.sessions`) names the key by its hash, is HttpOnly and
-SameSite=Strict, and only ever opens GET/HEAD: the key itself never reaches a URL, the
-page, or the browser's storage.
+The cookie carries a random session token (`displayd.auth.sessions`; the server keeps only
+its hash), is HttpOnly and SameSite=Strict, and only ever opens GET/HEAD: the key itself
+never reaches a URL, the page, or the browser's storage. Signing out deletes the session
+on the server, so a copy of the cookie is dead too.
 """
 
 from __future__ import annotations
@@ -11,30 +12,36 @@ from fastapi import Request, Response
 
 from displayd.auth import sessions
 from displayd.auth.roles import Principal
-from displayd.deps import principal_by_hash
-from displayd.keyring import master_key
 
 
 async def signed_in(request: Request) -> Principal | None:
-    """Who the session cookie names, or None (no cookie, forged, expired, or key revoked)."""
+    """Who the session cookie names, or None (no cookie, unknown, signed out, expired, or key revoked)."""
     cookie = request.cookies.get(sessions.COOKIE)
     if not cookie:
         return None
-    key_hash = sessions.verify(master_key(request.app.state.settings), cookie, request.app.state.clock())
-    if key_hash is None:
-        return None
-    return await principal_by_hash(request, key_hash)
+    state = request.app.state
+    async with state.sessionmaker() as session:
+        return await sessions.session_principal(session, cookie, now=state.clock())
 
 
-def set_session(request: Request, response: Response, key_hash: str) -> None:
-    value = sessions.issue(master_key(request.app.state.settings), key_hash, request.app.state.clock())
+async def open_session(request: Request, response: Response, key_id: int) -> None:
+    """A new server-side session for the key, its token set as the cookie."""
+    state = request.app.state
+    async with state.sessionmaker() as session, session.begin():
+        token = await sessions.open_session(session, key_id=key_id, now=state.clock())
     response.set_cookie(
-        sessions.COOKIE, value, max_age=int(sessions.LIFETIME.total_seconds()), path="/",
+        sessions.COOKIE, token, max_age=int(sessions.LIFETIME.total_seconds()), path="/",
         secure=request.url.scheme == "https", httponly=True, samesite="strict",
     )
 
 
-def clear_session(request: Request, response: Response) -> None:
+async def end_session(request: Request, response: Response) -> None:
+    """Sign out: the session's row is deleted (the cookie stops working everywhere) and the
+    cookie cleared."""
+    cookie = request.cookies.get(sessions.COOKIE)
+    if cookie:
+        async with request.app.state.sessionmaker() as session, session.begin():
+            await sessions.end_session(session, cookie)
     response.delete_cookie(sessions.COOKIE, path="/", secure=request.url.scheme == "https",
                            httponly=True, samesite="strict")
 

@@ -39,6 +39,11 @@ async def _slogan(f: Factory, n: int, tail: str = "", body: Any = None) -> tuple
     return f"/api/v1/slogans/{slogan['id']}{tail}", body
 
 
+async def _approve(f: Factory, n: int) -> tuple[str, Any]:
+    slogan = await f.draft(f"Khẩu hiệu kiểm tra {n}")
+    return f"/api/v1/slogans/{slogan['id']}/approve", {"content_hash": slogan["content_hash"]}
+
+
 async def _campaign(f: Factory, n: int, tail: str = "", body: Any = None) -> tuple[str, Any]:
     campaign = await f.campaign(name=f"Đợt {n}", paused=tail == "/resume")
     return f"/api/v1/campaigns/{campaign['id']}{tail}", body
@@ -47,6 +52,11 @@ async def _campaign(f: Factory, n: int, tail: str = "", body: Any = None) -> tup
 async def _board(f: Factory, n: int, tail: str = "", body: Any = None) -> tuple[str, Any]:
     board = await f.board(f"bang-{n}")
     return f"/api/v1/boards/{board['id']}{tail}", body
+
+
+async def _revoke(f: Factory, n: int) -> tuple[str, Any]:
+    made = await f.key("operator", f"Khoá sẽ thu hồi {n}")
+    return f"/api/v1/keys/{made['id']}/revoke", None
 
 
 async def _fixed(url: str, body: Any = None) -> tuple[str, Any]:
@@ -58,7 +68,7 @@ MATRIX: dict[tuple[str, str], Case] = {
     ("POST", "/api/v1/slogans"): Case(EDITORS, lambda f, n: _fixed("/api/v1/slogans", {"text": f"Mới {n}"})),
     ("GET", "/api/v1/slogans/{slogan_id}"): Case(ALL, lambda f, n: _slogan(f, n)),
     ("PATCH", "/api/v1/slogans/{slogan_id}"): Case(EDITORS, lambda f, n: _slogan(f, n, "", {"tags": ["x"]})),
-    ("POST", "/api/v1/slogans/{slogan_id}/approve"): Case(APPROVERS, lambda f, n: _slogan(f, n, "/approve")),
+    ("POST", "/api/v1/slogans/{slogan_id}/approve"): Case(APPROVERS, lambda f, n: _approve(f, n)),
     ("POST", "/api/v1/slogans/{slogan_id}/retire"): Case(
         APPROVERS, lambda f, n: _slogan(f, n, "/retire", {"reason": "kiểm tra"})),
     ("GET", "/api/v1/campaigns"): Case(ALL, lambda f, n: _fixed("/api/v1/campaigns")),
@@ -81,6 +91,10 @@ MATRIX: dict[tuple[str, str], Case] = {
     ("GET", "/api/v1/rotations"): Case(ALL, lambda f, n: _fixed("/api/v1/rotations")),
     ("GET", "/api/v1/reports/airtime"): Case(ALL, lambda f, n: _fixed("/api/v1/reports/airtime?by=day")),
     ("GET", "/api/v1/audit"): Case(ADMIN, lambda f, n: _fixed("/api/v1/audit")),
+    ("GET", "/api/v1/keys"): Case(ADMIN, lambda f, n: _fixed("/api/v1/keys")),
+    ("POST", "/api/v1/keys"): Case(ADMIN, lambda f, n: _fixed("/api/v1/keys", {"name": f"Khoá {n}",
+                                                                                "role": "operator"})),
+    ("POST", "/api/v1/keys/{key_id}/revoke"): Case(ADMIN, lambda f, n: _revoke(f, n)),
 }
 
 
@@ -135,6 +149,6 @@ async def test_board_tokens_open_only_their_own_current(client: httpx.AsyncClien
     for method, path in sorted(MATRIX):
         if path.endswith("/current"):
             continue
-        url = path.format(slogan_id=1, campaign_id=1, board_id="bang-cua-toi")
+        url = path.format(slogan_id=1, campaign_id=1, board_id="bang-cua-toi", key_id=1)
         response = await client.request(method, url, headers=own)
         assert response.status_code == 401, (method, url)

@@ -60,7 +60,8 @@ async def _slogan_patch(f: Factory, n: int) -> Target:
 
 async def _slogan_approve(f: Factory, n: int) -> Target:
     s = await _draft(f, n)
-    return Target(f"/api/v1/slogans/{s['id']}/approve", {"reference": "101-HD/BTGTU"},
+    return Target(f"/api/v1/slogans/{s['id']}/approve",
+                  {"content_hash": s["content_hash"], "reference": "101-HD/BTGTU"},
                   f"/api/v1/slogans/{s['id']}", who="approver")
 
 
@@ -119,6 +120,15 @@ async def _board_credentials(f: Factory, n: int) -> Target:
     return Target(f"/api/v1/boards/{b['id']}/credentials", None, f"/api/v1/boards/{b['id']}")
 
 
+async def _keys_post(f: Factory, n: int) -> Target:
+    return Target("/api/v1/keys", {"name": f"Chuyên viên {n}", "role": "operator"})
+
+
+async def _key_revoke(f: Factory, n: int) -> Target:
+    made = await f.key("operator", f"Khoá sẽ thu hồi {n}")
+    return Target(f"/api/v1/keys/{made['id']}/revoke", None)
+
+
 CORPUS: dict[tuple[str, str], Prepare] = {
     ("POST", "/api/v1/slogans"): _slogans_post,
     ("PATCH", "/api/v1/slogans/{slogan_id}"): _slogan_patch,
@@ -131,6 +141,8 @@ CORPUS: dict[tuple[str, str], Prepare] = {
     ("POST", "/api/v1/boards"): _boards_post,
     ("PATCH", "/api/v1/boards/{board_id}"): _board_patch,
     ("POST", "/api/v1/boards/{board_id}/credentials"): _board_credentials,
+    ("POST", "/api/v1/keys"): _keys_post,
+    ("POST", "/api/v1/keys/{key_id}/revoke"): _key_revoke,
 }
 
 # Response fields that keep a request field under another name.

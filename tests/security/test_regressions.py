@@ -30,7 +30,7 @@ CASES: list[tuple[str, str, Any, set[int]]] = [
     ("GET", f"/api/v1/slogans/{BIG}", None, {404}),
     ("GET", f"/api/v1/slogans/{2**31}", None, {404}),
     ("GET", "/api/v1/slogans/-1", None, {404}),
-    ("POST", f"/api/v1/slogans/{BIG}/approve", None, {404}),
+    ("POST", f"/api/v1/slogans/{BIG}/approve", {"content_hash": "sha256:" + "0" * 64}, {404}),
     ("GET", f"/api/v1/campaigns/{BIG}", None, {404}),
     ("DELETE", f"/api/v1/campaigns/{2**31}", None, {404}),
     ("GET", f"/api/v1/reports/airtime?campaign_id={BIG}", None, {422}),

@@ -83,7 +83,8 @@ def populate(live: Live) -> None:
             "id": board_id, "name": name, "location": "Trụ sở Sở", "delivery": "poll",
             "max_chars": max_chars, "lines": lines})
     xss = live.api("POST", "/api/v1/slogans", body={"text": XSS_TEXT})
-    live.api("POST", f"/api/v1/slogans/{xss['id']}/approve", who="approver")
+    live.api("POST", f"/api/v1/slogans/{xss['id']}/approve", body={"content_hash": xss["content_hash"]},
+             who="approver")
     live.slogans[xss["id"]] = XSS_TEXT
     # A whole minute in the past, so slot boundaries fall on multiples of 5 s.
     start = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(minutes=1)
