@@ -96,6 +96,11 @@ class Settings(BaseSettings):
         default_factory=lambda: list(PRIVATE_NETWORKS),
         description="Networks board endpoint URLs may resolve into (CIDR list).",
     )
+    trusted_proxies: list[str] = Field(
+        default_factory=lambda: ["127.0.0.1/32", "::1/128"],
+        description="Networks of reverse proxies whose X-Forwarded-For names the client (CIDR list); the "
+        "failed sign-in limit and the logs see that client instead of the proxy.",
+    )
     push_timeout_seconds: float = Field(
         5.0, gt=0, le=60, description="Hard deadline of one push attempt."
     )
@@ -124,7 +129,7 @@ class Settings(BaseSettings):
     secret_key: SecretStr | None = Field(
         None,
         description="Master secret: board push secrets are derived from it (the database keeps "
-        "only hashes) and dashboard cookies are signed with it. Required on PostgreSQL, where "
+        "only hashes). Required on PostgreSQL, where "
         "every replica must share it; on SQLite a key file beside the database is made once.",
     )
 
@@ -153,7 +158,7 @@ class Settings(BaseSettings):
             raise ValueError(f"unknown database driver; expected {DATABASE_URL_FORM}")
         return value
 
-    @field_validator("allowed_board_networks")
+    @field_validator("allowed_board_networks", "trusted_proxies")
     @classmethod
     def _networks_parse(cls, value: list[str]) -> list[str]:
         for index, net in enumerate(value):

@@ -248,6 +248,10 @@ def uvicorn_config(app: ASGIApp, settings: Settings, *, host: str, port: int, **
         "server_header": False,
         "ws": "none",  # displayd speaks no WebSocket: no upgrade path to keep safe
         "lifespan": "on",
+        # Only these proxies may say who the client is (X-Forwarded-For): behind nginx the failed
+        # sign-in limit must hold the guesser, not the proxy every office user comes through.
+        "proxy_headers": True,
+        "forwarded_allow_ips": ",".join(settings.trusted_proxies),
     }
     return uvicorn.Config(app, host=host, port=port, http=protocol_for(limits),
                           timeout_keep_alive=limits.keep_alive_seconds, **{**defaults, **options})

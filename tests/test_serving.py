@@ -330,3 +330,23 @@ def test_nginx_keeps_upstream_connections_for_less_than_displayd_does() -> None:
     timeout = re.search(r"keepalive_timeout\s+(\d+)s;", upstream.group(1))
     assert timeout is not None, "the upstream block must set keepalive_timeout"
     assert int(timeout.group(1)) < Settings.model_fields["keep_alive_seconds"].default
+
+
+def failed_sign_ins(server: Served, forwarded_for: str, count: int) -> list[int]:
+    """`count` wrong staff keys, as a client behind a proxy that says who it is."""
+    headers = {"Authorization": "Bearer dk_wrong-key-for-the-limit", "X-Forwarded-For": forwarded_for}
+    return [httpx.get(f"{server.url}/api/v1/boards", headers=headers, timeout=10).status_code for _ in range(count)]
+
+
+@pytest.mark.parametrize("trusted", [True, False])
+def test_the_sign_in_limit_holds_the_client_a_trusted_proxy_names(database: tuple[str, str, Path],
+                                                                     trusted: bool) -> None:
+    """Behind nginx every request comes from the proxy: trusted, its X-Forwarded-For names the
+    guesser, who alone is held; untrusted, the header is ignored (anyone could forge it)."""
+    url, admin, tmp = database
+    proxies = '["127.0.0.1/32"]' if trusted else '["192.0.2.0/24"]'
+    with serve(url, tmp, DISPLAYD_TRUSTED_PROXIES=proxies) as server:
+        assert failed_sign_ins(server, "203.0.113.7", 21)[-1] == 429
+        colleague = httpx.get(f"{server.url}/api/v1/boards", timeout=10,
+                              headers={"Authorization": f"Bearer {admin}", "X-Forwarded-For": "203.0.113.8"})
+        assert colleague.status_code == (200 if trusted else 429), colleague.text
