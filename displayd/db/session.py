@@ -3,6 +3,7 @@ and its files are readable by their owner only."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 from typing import Any
@@ -29,18 +30,24 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 
 def private_sqlite_file(path: Path) -> None:
     """Make the SQLite file (and its folder, if new) readable by its owner only, before SQLite
-    opens it: SQLite gives the `-wal` and `-shm` files the database file's permissions."""
+    opens it: SQLite gives the `-wal` and `-shm` files the database file's permissions.
+
+    An existing file is changed by path, never opened: closing any descriptor of a SQLite
+    file drops every POSIX lock this process holds on it, so opening it here beside a running
+    engine (a second engine in one process) could let another process check-point the WAL
+    away under that engine's feet."""
     path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
     try:
-        if os.fstat(fd).st_uid == os.getuid():
-            os.fchmod(fd, 0o600)  # a file made by an older displayd (or by hand) with looser bits
-    finally:
-        os.close(fd)
-    for suffix in ("-wal", "-shm"):
-        companion = path.with_name(path.name + suffix)
-        if companion.exists() and companion.stat().st_uid == os.getuid():
-            companion.chmod(0o600)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        pass
+    else:
+        os.close(fd)  # a new, empty file: nobody holds locks on it yet
+    for suffix in ("", "-wal", "-shm"):
+        member = path.with_name(path.name + suffix)
+        with contextlib.suppress(FileNotFoundError):
+            if member.stat().st_uid == os.getuid() and member.stat().st_mode & 0o077:
+                member.chmod(0o600)  # made by an older displayd (or by hand) with looser bits
 
 
 def create_engine(settings: Settings, **kwargs: Any) -> AsyncEngine:
