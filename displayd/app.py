@@ -1,9 +1,9 @@
 """`create_app(settings)`: the ASGI application and its lifespan.
 
-The lifespan opens the database engine, loads the board snapshot and watches for changes
-made by other processes. Everything a process keeps in memory lives on `app.state`: the
-settings, the session factory, the clock, the staff-key cache, the failed sign-in guard, the
-snapshot, last polls.
+The lifespan builds the process's `Runtime` (`displayd.runtime`): the engine, the master
+key, the live snapshot that watches for changes made by other processes, the poll recorder,
+metrics, the sign-in guard and key cache, and the scheduler when this process may lead.
+Handlers reach it through `runtime_of(app)` / `RuntimeDep`, never through `app.state`.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
+from prometheus_client import CollectorRegistry
 from sqlalchemy import text
 
 from displayd import __version__
@@ -30,7 +31,6 @@ from displayd.auth.guard import AuthGuard
 from displayd.auth.keys import KeyCache
 from displayd.boards.bulk import MAX_BODY_BYTES as BULK_BODY_BYTES
 from displayd.boards.endpoints import router as boards_router
-from displayd.boards.poll import PollPath
 from displayd.campaigns.endpoints import router as campaigns_router
 from displayd.catalog.endpoints import router as slogans_router
 from displayd.config import Settings
@@ -42,18 +42,19 @@ from displayd.delivery.scheduler import SlotScheduler
 from displayd.delivery.transport import make_client
 from displayd.http import BodyLimit, error_response, install_error_handlers
 from displayd.keyring import master_key
-from displayd.live import Live
+from displayd.live.poll import PollPath
+from displayd.live.recorder import PollRecorder
+from displayd.live.watch import Live
 from displayd.logbook.endpoints import router as logbook_router
-from displayd.logbook.polls import PollRecorder
-from displayd.metrics import install as install_metrics
+from displayd.metrics import Metrics, metrics_registry
 from displayd.metrics import router as metrics_router
+from displayd.runtime import Clock, Runtime, runtime_of
 from displayd.schemas import ErrorResponse
 from displayd.web import router as web_router
 from displayd.web.docs import router as docs_router
 
 log = logging.getLogger("displayd")
 
-Clock = Callable[[], datetime]
 
 
 def utc_now() -> datetime:
@@ -65,37 +66,7 @@ def create_app(settings: Settings, *, clock: Clock = utc_now) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         # Teardown runs in reverse: scheduler, background tasks, a last flush, the engine.
         async with contextlib.AsyncExitStack() as stack:
-            engine = create_engine(settings)
-            stack.push_async_callback(engine.dispose)
-            app.state.engine = engine
-            app.state.sessionmaker = sessionmaker = create_sessionmaker(engine)
-            app.state.polls = polls = PollRecorder(sessionmaker, clock)
-            app.state.key_cache = key_cache = KeyCache(sessionmaker, clock)
-            live = Live(app.state, sessionmaker, settings.change_poll_seconds)
-            await live.refresh()
-            app.state.on_change = live.refresh
-            stack.push_async_callback(_quietly, polls.flush)
-            stack.push_async_callback(_quietly, key_cache.flush)
-            stack.push_async_callback(_cancel, asyncio.create_task(key_cache.run(), name="displayd-key-use"))
-            stack.push_async_callback(_cancel, asyncio.create_task(app.state.guard.run(), name="displayd-auth-guard"))
-            stack.push_async_callback(_cancel, asyncio.create_task(polls.run(), name="displayd-polls"))
-            stack.push_async_callback(_cancel, asyncio.create_task(live.watch(), name="displayd-changes"))
-            app.state.scheduler = None
-            if settings.scheduler_enabled:
-                client = make_client(networks=settings.board_networks(), max_connections=PUSH_CONCURRENCY)
-                stack.push_async_callback(client.aclose)
-                # Boards (and an inspector reading their logs) can tell which process pushed.
-                user_agent = f"displayd/{__version__} ({socket.gethostname()}:{os.getpid()})"
-                pusher = Pusher(client, attempt_timeout=settings.push_timeout_seconds, user_agent=user_agent)
-                dispatcher = Dispatcher(state=app.state, sessionmaker=sessionmaker, clock=clock,
-                                        master=master_key(settings), pusher=pusher, name="")
-                scheduler = SlotScheduler(dispatcher=dispatcher, leadership=leadership_for(settings), clock=clock,
-                                          metrics=app.state.metrics)
-                dispatcher.name = scheduler.name
-                live.listeners.append(scheduler.changed)
-                scheduler.start()
-                stack.push_async_callback(scheduler.shutdown)
-                app.state.scheduler = scheduler
+            app.state.runtime = await _start(settings, clock, stack)
             yield
 
     app = FastAPI(
@@ -106,10 +77,6 @@ def create_app(settings: Settings, *, clock: Clock = utc_now) -> FastAPI:
         docs_url=None,  # FastAPI's pages load Swagger UI and ReDoc from a CDN: ours are served offline
         redoc_url=None,
     )
-    app.state.settings = settings
-    app.state.clock = clock
-    install_metrics(app.state)  # before the routes and the poll path, which count into it
-    app.state.guard = AuthGuard(clock, app.state.metrics)
     install_error_handlers(app)
     app.include_router(slogans_router)
     app.include_router(campaigns_router)
@@ -124,8 +91,47 @@ def create_app(settings: Settings, *, clock: Clock = utc_now) -> FastAPI:
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes,
                        larger={"/api/v1/boards/import": max(BULK_BODY_BYTES, settings.max_body_bytes)})
-    app.add_middleware(PollPath, state=app.state)  # outermost: polls skip everything else
+    app.add_middleware(PollPath, owner=app)  # outermost: polls skip everything else
     return app
+
+
+async def _start(settings: Settings, clock: Clock, stack: contextlib.AsyncExitStack) -> Runtime:
+    """Build the process's runtime and start its background work; `stack` undoes it all."""
+    master = master_key(settings)  # resolved once: on PostgreSQL without a secret key, start fails here
+    engine = create_engine(settings)
+    stack.push_async_callback(engine.dispose)
+    sessionmaker = create_sessionmaker(engine)
+    metrics = Metrics()
+    key_cache = KeyCache(sessionmaker, clock)
+    live = Live(sessionmaker, poll_seconds=settings.change_poll_seconds, metrics=metrics,
+                on_rebuild=key_cache.clear)
+    runtime = Runtime(
+        settings=settings, clock=clock, engine=engine, sessionmaker=sessionmaker, master=master, metrics=metrics,
+        registry=CollectorRegistry(auto_describe=False), guard=AuthGuard(clock, metrics), key_cache=key_cache,
+        live=live, polls=PollRecorder(sessionmaker, clock))
+    runtime.registry = metrics_registry(runtime)
+    await live.refresh()
+    stack.push_async_callback(_quietly, runtime.polls.flush)
+    stack.push_async_callback(_quietly, key_cache.flush)
+    for work, name in [(key_cache.run, "key-use"), (runtime.guard.run, "auth-guard"), (runtime.polls.run, "polls"),
+                       (live.watch, "changes")]:
+        stack.push_async_callback(_cancel, asyncio.create_task(work(), name=f"displayd-{name}"))
+    if settings.scheduler_enabled:
+        client = make_client(networks=settings.board_networks(), max_connections=PUSH_CONCURRENCY)
+        stack.push_async_callback(client.aclose)
+        # Boards (and an inspector reading their logs) can tell which process pushed.
+        user_agent = f"displayd/{__version__} ({socket.gethostname()}:{os.getpid()})"
+        pusher = Pusher(client, attempt_timeout=settings.push_timeout_seconds, user_agent=user_agent)
+        dispatcher = Dispatcher(live=live, metrics=metrics, sessionmaker=sessionmaker, clock=clock, master=master,
+                                pusher=pusher, name="")
+        scheduler = SlotScheduler(dispatcher=dispatcher, leadership=leadership_for(settings), clock=clock,
+                                  metrics=metrics)
+        dispatcher.name = scheduler.name
+        live.listeners.append(scheduler.changed)
+        scheduler.start()
+        stack.push_async_callback(scheduler.shutdown)
+        runtime.scheduler = scheduler
+    return runtime
 
 
 async def _cancel(task: asyncio.Task[None]) -> None:
@@ -150,7 +156,7 @@ def _add_health(app: FastAPI) -> None:
              responses={503: {"model": ErrorResponse, "description": "The database does not answer."}})
     async def readyz() -> Any:
         try:
-            async with app.state.engine.connect() as connection:
+            async with runtime_of(app).engine.connect() as connection:
                 await connection.execute(text("SELECT 1"))
         except Exception as exc:
             log.warning("readiness check failed: %s", exc)

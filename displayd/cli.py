@@ -68,7 +68,7 @@ def serve(host: str | None, port: int | None) -> None:
     import uvicorn
 
     from displayd.app import create_app
-    from displayd.boards.poll import PollPath
+    from displayd.live.poll import PollPath
     from displayd.logs import configure_logging
     from displayd.serving import raise_open_file_limit, uvicorn_config
 
@@ -78,7 +78,7 @@ def serve(host: str | None, port: int | None) -> None:
     app = create_app(settings)
     # The poll path in front of the FastAPI object itself: board polls skip even FastAPI's
     # outermost layers (error and telemetry middleware), about half the cost of a poll.
-    server = uvicorn.Server(uvicorn_config(PollPath(app, app.state), settings,
+    server = uvicorn.Server(uvicorn_config(PollPath(app, app), settings,
                                            host=host or settings.host, port=port or settings.port))
     server.run()
     if not server.started:  # could not bind, or the start-up failed (the log says why)

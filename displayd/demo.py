@@ -260,12 +260,12 @@ def _banner(base: str, boards: SimulatedBoards, player_token: str, keys: dict[st
 async def run(settings: Settings, *, port: int, dwell: int, keys: dict[str, str], count: int, echo: Echo) -> int:
     """Serve until SIGINT/SIGTERM; the exit status."""
     from displayd.app import create_app
-    from displayd.boards.poll import PollPath
+    from displayd.live.poll import PollPath
     from displayd.serving import raise_open_file_limit, uvicorn_config
 
     raise_open_file_limit(settings)
     app = create_app(settings)
-    config = uvicorn_config(PollPath(app, app.state), settings, host="127.0.0.1", port=port)
+    config = uvicorn_config(PollPath(app, app), settings, host="127.0.0.1", port=port)
     server = _Server(config)
     loop = asyncio.get_running_loop()
 

@@ -10,7 +10,7 @@ boards see (`changes.touch`), the process's in-memory snapshot is rebuilt right 
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -19,15 +19,16 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from displayd import changes
 from displayd.auth import sessions
-from displayd.auth.guard import AuthGuard, Kind
-from displayd.auth.keys import KeyCache, hash_secret
+from displayd.auth.guard import Kind
+from displayd.auth.keys import hash_secret
 from displayd.auth.roles import Permission, Principal
-from displayd.boards.poll import BOARD_TOKEN_PREFIX
 from displayd.errors import NotPermitted, Unauthenticated
+from displayd.protocol import BOARD_TOKEN_PREFIX, bearer_token
+from displayd.runtime import RuntimeDep, runtime_of
 
 
-async def _session(request: Request) -> AsyncIterator[AsyncSession]:
-    async with request.app.state.sessionmaker() as session:
+async def _session(request: Request, runtime: RuntimeDep) -> AsyncIterator[AsyncSession]:
+    async with runtime.sessionmaker() as session:
         try:
             yield session
         except BaseException:
@@ -42,28 +43,17 @@ async def commit_now(request: Request, session: AsyncSession) -> None:
     await session.commit()
     if changes.changed(session):
         session.info.pop("changed")
-        await request.app.state.on_change()
+        await runtime_of(request.app).live.refresh()
 
 
 SessionDep = Annotated[AsyncSession, Depends(_session, scope="function")]
 
 
-def _now(request: Request) -> datetime:
-    clock: Callable[[], datetime] = request.app.state.clock
-    return clock()
+def _now(runtime: RuntimeDep) -> datetime:
+    return runtime.clock()
 
 
 Now = Annotated[datetime, Depends(_now)]
-
-
-def bearer_token(request: Request) -> str | None:
-    header = request.headers.get("authorization")
-    if not header:
-        return None
-    scheme, _, token = header.partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
-        return None
-    return token.strip()
 
 
 def client_address(request: Request) -> str:
@@ -71,31 +61,29 @@ def client_address(request: Request) -> str:
     return request.client.host if request.client else "unknown"
 
 
-async def staff_principal(request: Request) -> Principal:
+async def staff_principal(request: Request, runtime: RuntimeDep) -> Principal:
     """The staff key in `Authorization: Bearer` (or, for reads, the dashboard's session
     cookie): a key from the process's cache (keyed by the key's hash, never the key) or the
     database, a session from its row. A refused key is reported to the guard, and an
     address that failed too often is refused before its key is looked at."""
-    state = request.app.state
-    token = bearer_token(request)
+    token = bearer_token(request.headers.get("authorization"))
     if token is not None:
         address = client_address(request)
-        guard: AuthGuard = state.guard
+        guard = runtime.guard
         if token.startswith(BOARD_TOKEN_PREFIX):  # never a staff key; boards are never held
             principal = None
             kind = Kind.BOARD_TOKEN
         else:
             guard.check(address)
-            key_cache: KeyCache = state.key_cache
-            principal = await key_cache.principal(hash_secret(token))
+            principal = await runtime.key_cache.principal(hash_secret(token))
             kind = Kind.API_KEY
         if principal is None:
             guard.failed(kind, address)
             raise Unauthenticated("the API key is not valid")
         return principal
     if request.method in ("GET", "HEAD") and (cookie := request.cookies.get(sessions.COOKIE)):
-        async with state.sessionmaker() as session:
-            principal = await sessions.session_principal(session, cookie, now=state.clock())
+        async with runtime.sessionmaker() as session:
+            principal = await sessions.session_principal(session, cookie, now=runtime.clock())
         if principal is None:
             raise Unauthenticated("the session has ended or expired; sign in again")
         return principal

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from displayd.config import Settings
 from displayd.errors import Unavailable
+from displayd.protocol import SECRET_PREFIX
 
 
 def master_key(settings: Settings) -> bytes:
@@ -51,9 +52,9 @@ def _key_file(path: Path) -> bytes:
 
 def board_secret(master: bytes, nonce: str) -> str:
     digest = hmac.new(master, b"board-secret:" + nonce.encode(), hashlib.sha256).digest()
-    return "whsec_" + base64.b64encode(digest).decode()
+    return SECRET_PREFIX + base64.b64encode(digest).decode()
 
 
 def secret_bytes(secret: str) -> bytes:
     """The HMAC key a `whsec_…` secret stands for (Standard Webhooks convention)."""
-    return base64.b64decode(secret.removeprefix("whsec_"))
+    return base64.b64decode(secret.removeprefix(SECRET_PREFIX))

@@ -1,9 +1,9 @@
 """`/metrics`: what this process has done, in the Prometheus text format.
 
-    metrics = Metrics()                      # one per app, on app.state.metrics
+    metrics = Metrics()                      # one per process, on its Runtime
     metrics.polls += 1                       # the poll path: plain ints, no prometheus_client call
     metrics.pushed(delivered=True, seconds=0.012)
-    registry = metrics_registry(app.state)   # a CollectorRegistry of its own, read at scrape time
+    registry = metrics_registry(runtime)     # a CollectorRegistry of its own, read at scrape time
 
 The poll path is the hot path, so nothing there touches prometheus_client (whose counters
 take a lock per increment): it bumps integers on `Metrics`, and `DisplaydCollector` turns
@@ -33,7 +33,7 @@ from __future__ import annotations
 import bisect
 import logging
 from collections.abc import Iterator, Sequence
-from typing import Any
+from typing import TYPE_CHECKING
 
 from fastapi import APIRouter, Request, Response
 from prometheus_client import CollectorRegistry, generate_latest
@@ -46,7 +46,10 @@ from prometheus_client.core import (
 from prometheus_client.registry import Collector
 from sqlalchemy import func, select
 
-__all__ = ["CONTENT_TYPE", "DisplaydCollector", "Histogram", "Metrics", "install", "metrics_registry", "render"]
+if TYPE_CHECKING:
+    from displayd.runtime import Runtime
+
+__all__ = ["CONTENT_TYPE", "DisplaydCollector", "Histogram", "Metrics", "metrics_registry", "render"]
 
 log = logging.getLogger("displayd.metrics")
 
@@ -113,13 +116,13 @@ class Metrics:
 
 
 class DisplaydCollector(Collector):
-    """Metric families built from `state.metrics`, `state.polls` and `state.scheduler` when scraped."""
+    """Metric families built from the runtime's metrics, poll recorder and scheduler when scraped."""
 
-    def __init__(self, state: Any) -> None:
-        self.state = state
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
 
     def collect(self) -> Iterator[Metric]:
-        metrics: Metrics = self.state.metrics
+        metrics = self.runtime.metrics
         pushes = CounterMetricFamily("displayd_pushes", "Pushes to boards by outcome (one per board per push, "
                                      "after retries).", labels=["outcome"])
         pushes.add_metric(["delivered"], metrics.pushes_delivered)
@@ -136,8 +139,7 @@ class DisplaydCollector(Collector):
         incidents = CounterMetricFamily("displayd_integrity_incidents", "Boards found showing content displayd "
                                         "never issued to them.", labels=["source"])
         incidents.add_metric(["push"], metrics.incidents_push)
-        recorder = getattr(self.state, "polls", None)
-        incidents.add_metric(["poll"], getattr(recorder, "incidents", 0))
+        incidents.add_metric(["poll"], self.runtime.polls.incidents)
         yield incidents
         if metrics.boards_unreachable is not None:
             yield GaugeMetricFamily("displayd_boards_unreachable", "Boards whose push circuit is open "
@@ -155,25 +157,25 @@ class DisplaydCollector(Collector):
         yield failures
         yield CounterMetricFamily("displayd_auth_refused", "Sign-ins and staff keys answered 429: their address "
                                   "failed too often within a minute.", value=metrics.auth_refused)
-        scheduler = getattr(self.state, "scheduler", None)
+        scheduler = self.runtime.scheduler
         leader = 1 if scheduler is not None and scheduler.leader else 0
         yield GaugeMetricFamily("displayd_scheduler_leader", "1 if this process leads the scheduler (pushes).",
                                 value=leader)
 
 
-def metrics_registry(state: Any) -> CollectorRegistry:
-    """A registry of this app's own (not prometheus_client's global one)."""
+def metrics_registry(runtime: Runtime) -> CollectorRegistry:
+    """A registry of this process's own (not prometheus_client's global one)."""
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(DisplaydCollector(state))
+    registry.register(DisplaydCollector(runtime))
     return registry
 
 
-async def refresh_unreachable(state: Any) -> None:
+async def refresh_unreachable(runtime: Runtime) -> None:
     """Count unreachable boards in the database: every replica reports the leader's view."""
     from displayd.db.models import Board, BoardHealth
 
     try:
-        async with state.sessionmaker() as session:
+        async with runtime.sessionmaker() as session:
             count = await session.scalar(
                 select(func.count()).select_from(BoardHealth)
                 .join(Board, Board.id == BoardHealth.board_id)
@@ -181,14 +183,13 @@ async def refresh_unreachable(state: Any) -> None:
     except Exception as exc:  # a scrape must still answer when the database does not
         log.warning("could not count unreachable boards: %s", exc)
         return
-    state.metrics.boards_unreachable = int(count or 0)
+    runtime.metrics.boards_unreachable = int(count or 0)
 
 
-async def render(state: Any) -> bytes:
-    """The text exposition of this app's metrics."""
-    await refresh_unreachable(state)
-    registry: CollectorRegistry = state.metrics_registry
-    return generate_latest(registry)
+async def render(runtime: Runtime) -> bytes:
+    """The text exposition of this process's metrics."""
+    await refresh_unreachable(runtime)
+    return generate_latest(runtime.registry)
 
 
 router = APIRouter()
@@ -200,11 +201,6 @@ router = APIRouter()
 @router.get("/metrics", tags=["health"], summary="Prometheus metrics (text format 0.0.4)",
             response_class=Response, responses={200: {"content": {CONTENT_TYPE: {}}}})
 async def metrics_endpoint(request: Request) -> Response:
-    return Response(await render(request.app.state), media_type=CONTENT_TYPE)
+    from displayd.runtime import runtime_of  # the runtime imports this module for Metrics
 
-
-def install(state: Any) -> Metrics:
-    """Put a fresh `Metrics` and its registry on `state` (the app's state)."""
-    state.metrics = Metrics()
-    state.metrics_registry = metrics_registry(state)
-    return state.metrics  # type: ignore[no-any-return]
+    return Response(await render(runtime_of(request.app)), media_type=CONTENT_TYPE)

@@ -237,11 +237,12 @@ async def dispatcher(app: FastAPI, settings: Settings, clock: FakeClock) -> Asyn
     from displayd.delivery.dispatch import Dispatcher
     from displayd.delivery.push import Pusher
     from displayd.delivery.transport import make_client
-    from displayd.keyring import master_key
+    from displayd.runtime import runtime_of
 
     client = make_client(networks=settings.board_networks())
-    dispatcher = Dispatcher(state=app.state, sessionmaker=app.state.sessionmaker, clock=clock,
-                            master=master_key(settings), pusher=Pusher(client, attempt_timeout=2), name="test")
+    runtime = runtime_of(app)
+    dispatcher = Dispatcher(live=runtime.live, metrics=runtime.metrics, sessionmaker=runtime.sessionmaker, clock=clock,
+                            master=runtime.master, pusher=Pusher(client, attempt_timeout=2), name="test")
     yield dispatcher
     await dispatcher.stop()
     await client.aclose()

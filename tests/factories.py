@@ -8,6 +8,7 @@ import httpx
 from fastapi import FastAPI
 
 from displayd.auth.sessions import COOKIE
+from displayd.runtime import runtime_of
 from tests.conftest import Keys
 
 SLOGANS = [
@@ -20,8 +21,8 @@ SLOGANS = [
 def lift_failure_limit(app: FastAPI) -> None:
     """For tests that present bad credentials many times on purpose: failures are still
     counted and logged, but the address is never held (answered 429)."""
-    app.state.guard.holding = False
-    app.state.guard.lift()
+    runtime_of(app).guard.holding = False
+    runtime_of(app).guard.lift()
 
 
 async def sign_in(client: httpx.AsyncClient, key: str) -> str:

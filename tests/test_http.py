@@ -6,6 +6,7 @@ import httpx
 from fastapi import FastAPI
 
 from displayd.config import Settings
+from displayd.runtime import runtime_of
 from tests.conftest import Keys, count_rows
 
 
@@ -50,13 +51,13 @@ async def test_health(client: httpx.AsyncClient) -> None:
 async def test_readyz_is_503_when_the_database_is_gone(app: FastAPI, client: httpx.AsyncClient) -> None:
     from sqlalchemy.ext.asyncio import create_async_engine
 
-    real = app.state.engine
-    app.state.engine = create_async_engine("postgresql+asyncpg://nobody@127.0.0.1:1/none")
+    real = runtime_of(app).engine
+    runtime_of(app).engine = create_async_engine("postgresql+asyncpg://nobody@127.0.0.1:1/none")
     try:
         response = await client.get("/readyz")
     finally:
-        await app.state.engine.dispose()
-        app.state.engine = real
+        await runtime_of(app).engine.dispose()
+        runtime_of(app).engine = real
     assert response.status_code == 503
     assert response.json()["error"] == "unavailable"
 

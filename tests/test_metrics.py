@@ -13,6 +13,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from displayd.app import create_app
 from displayd.config import Settings
 from displayd.delivery.dispatch import Dispatcher
+from displayd.runtime import runtime_of
 from tests.conftest import FakeClock, make_settings
 from tests.delivery.boards import FakeBoards, Ok
 from tests.factories import Factory
@@ -51,7 +52,7 @@ async def test_pushes_polls_and_incidents_are_counted(
     foreign = etag.replace(first.json()["content_hash"][7:39], "f" * 32)
     assert (await factory.current(polled, **{"If-None-Match": foreign})).status_code == 200
     assert (await factory.current({"id": "bang-keo", "token": "bt_wrong"})).status_code == 401
-    await app.state.polls.flush()
+    await runtime_of(app).polls.flush()
 
     after = await scrape(client)
     assert after[("displayd_pushes_total", (("outcome", "delivered"),))] == 2  # bang-tot and bang-la
@@ -96,11 +97,12 @@ async def test_the_leader_gauge_and_slot_lateness(settings: Settings) -> None:
                 await asyncio.sleep(0.1)
             assert samples[("displayd_scheduler_leader", ())] == 1
             assert samples[("displayd_slot_lateness_seconds_count", ())] >= 1
-    assert app.state.scheduler.leader is False  # shut down: it let the lock go
+    assert runtime_of(app).scheduler.leader is False  # shut down: it let the lock go
 
 
 async def test_each_app_has_its_own_registry(settings: Settings) -> None:
     one, two = create_app(settings), create_app(settings)
-    one.state.metrics.polls += 3
-    assert one.state.metrics_registry is not two.state.metrics_registry
-    assert two.state.metrics.polls == 0
+    async with one.router.lifespan_context(one), two.router.lifespan_context(two):
+        runtime_of(one).metrics.polls += 3
+        assert runtime_of(one).registry is not runtime_of(two).registry
+        assert runtime_of(two).metrics.polls == 0

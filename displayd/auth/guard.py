@@ -1,6 +1,6 @@
 """Failed sign-ins: seen, counted, and a brake on guessing.
 
-    guard = AuthGuard(clock, metrics)              # one per process, on app.state.guard
+    guard = AuthGuard(clock, metrics)              # one per process, on its Runtime
     guard.check(address)                           # raises TooManyFailures while the address is held
     guard.failed(Kind.API_KEY, address)            # after a key, board token or sign-in was refused
 

@@ -34,9 +34,9 @@ from displayd.auth.roles import Principal, Role
 from displayd.catalog.text import normalise_text
 from displayd.db.models import ApiKey
 from displayd.errors import Conflict, InvalidInput, ResourceNotFound
+from displayd.protocol import KEY_PREFIX
 from displayd.schemas import DB_INT_MAX
 
-KEY_PREFIX = "dk_"
 LAST_USED_EVERY = timedelta(minutes=1)  # `last_used_at` is a day-to-day fact, not an access log
 FLUSH_EVERY = 10.0  # seconds between writes of the noted uses
 

@@ -1,5 +1,5 @@
 """`/api/v1/boards`: settings, credentials, `/current` (documented here, answered by
-`displayd.boards.poll`) and `/schedule`."""
+`displayd.live.poll`) and `/schedule`."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Header, Query, Request, Response
 
 from displayd.auth.roles import Permission, Principal
-from displayd.boards import bulk, poll, service
+from displayd.boards import bulk, service
 from displayd.boards.schemas import (
     BoardCreate,
     BoardCreated,
@@ -24,13 +24,14 @@ from displayd.boards.schemas import (
     PlannedSlot,
     Schedule,
 )
-from displayd.boards.snapshot import Snapshot
 from displayd.db.models import Board
 from displayd.db.models import BoardHealth as BoardHealthRow
 from displayd.deps import Authorize, Now, Reader, SessionDep, commit_now
 from displayd.errors import InvalidInput, ResourceNotFound
 from displayd.http import decode_cursor, keyset_page
-from displayd.keyring import master_key
+from displayd.live import poll
+from displayd.live.snapshot import Snapshot
+from displayd.runtime import runtime_of
 from displayd.schemas import CURSOR_DESCRIPTION, LIMIT_DESCRIPTION, SPAN, BoundedUTCDatetime
 
 router = APIRouter(prefix="/api/v1/boards", tags=["boards"])
@@ -46,15 +47,15 @@ def _health(request: Request, board_id: str, row: BoardHealthRow | None) -> Boar
         consecutive_failures=row.consecutive_failures, reachable=row.unreachable_since is None,
         unreachable_since=row.unreachable_since, integrity_incidents=row.integrity_incidents,
         last_incident_at=row.last_incident_at)
-    health.plan_error = request.app.state.snapshot.board_error(board_id)
-    polled = request.app.state.polls.last_poll.get(board_id)
+    health.plan_error = runtime_of(request.app).snapshot.board_error(board_id)
+    polled = runtime_of(request.app).polls.last_poll.get(board_id)
     if polled is not None and (health.last_poll_at is None or polled > health.last_poll_at):
         health.last_poll_at = polled
     return health
 
 
 def _out(request: Request, board: Board, now: datetime, health: BoardHealthRow | None) -> dict[str, Any]:
-    snapshot: Snapshot = request.app.state.snapshot
+    snapshot: Snapshot = runtime_of(request.app).snapshot
     current = snapshot.showing(board.id, now).document if board.id in snapshot.boards else None
     health_out = _health(request, board.id, health)
     return {
@@ -81,10 +82,10 @@ async def list_boards(
 
 @router.post("", status_code=201, summary="Create a board (its token and secret are shown once)")
 async def create_board(request: Request, body: BoardCreate, session: SessionDep, who: Admin, now: Now) -> BoardCreated:
-    settings = request.app.state.settings
+    runtime = runtime_of(request.app)
     board, token, secret = await service.create(
-        session, actor=who, now=now, data=body.model_dump(), networks=settings.board_networks(),
-        master=master_key(settings))
+        session, actor=who, now=now, data=body.model_dump(), networks=runtime.settings.board_networks(),
+        master=runtime.master)
     await commit_now(request, session)
     out = _out(request, board, now, None)
     return BoardCreated.model_validate({**out, "token": token, "secret": secret})
@@ -95,10 +96,10 @@ async def import_boards(request: Request, body: BoardImport, session: SessionDep
                         now: Now) -> BoardImportResult:
     """Up to 10,000 boards (bodies up to 4 MiB here). A bad item rejects the whole list with
     its position (`item 3: …`); new boards' tokens and secrets are in the answer, once."""
-    settings = request.app.state.settings
+    runtime = runtime_of(request.app)
     rows = bulk.parse_items(list(enumerate(body.boards, start=1)), unit="item")
-    result = await bulk.apply(session, rows, actor=who, now=now, networks=settings.board_networks(),
-                              master=master_key(settings), unit="item")
+    result = await bulk.apply(session, rows, actor=who, now=now, networks=runtime.settings.board_networks(),
+                              master=runtime.master, unit="item")
     await commit_now(request, session)
     return BoardImportResult(created=[NewCredentials(id=c.board_id, token=c.token, secret=c.secret)
                                       for c in result.created], updated=result.updated)
@@ -116,7 +117,7 @@ async def update_board(
     request: Request, board_id: str, body: BoardUpdate, session: SessionDep, who: Admin, now: Now
 ) -> BoardOut:
     board = await service.update(session, board_id, actor=who, now=now, data=body.model_dump(exclude_unset=True),
-                                 networks=request.app.state.settings.board_networks())
+                                 networks=runtime_of(request.app).settings.board_networks())
     await commit_now(request, session)
     health = await service.health_of(session, [board_id])
     return BoardOut.model_validate(_out(request, board, now, health.get(board_id)))
@@ -131,7 +132,7 @@ async def delete_board(board_id: str, session: SessionDep, who: Admin, now: Now)
 @router.post("/{board_id}/credentials", summary="New poll token and push secret (old ones stop working)")
 async def renew_credentials(request: Request, board_id: str, session: SessionDep, who: Admin, now: Now) -> Credentials:
     token, secret = await service.renew_credentials(session, board_id, actor=who, now=now,
-                                                    master=master_key(request.app.state.settings))
+                                                    master=runtime_of(request.app).master)
     return Credentials(board_id=board_id, token=token, secret=secret)
 
 
@@ -161,7 +162,7 @@ async def current(
     format: Annotated[Literal["json", "text"], Query(description="`text` for plain-text controllers.")] = "json",
     if_none_match: Annotated[str | None, Header(description="ETag of what the board shows.")] = None,
 ) -> Response:
-    result = await poll.answer(request.app.state, board_id, authorization=request.headers.get("authorization"),
+    result = await poll.answer(runtime_of(request.app), board_id, authorization=request.headers.get("authorization"),
                                if_none_match=if_none_match, query=f"format={format}",
                                client=request.client.host if request.client else "unknown")
     return Response(result.body, status_code=result.status, headers={k.decode(): v.decode() for k, v in result.headers})
@@ -176,7 +177,7 @@ async def schedule(
 ) -> Schedule:
     if to <= from_:
         raise InvalidInput("`to` must be after `from`")
-    snapshot: Snapshot = request.app.state.snapshot
+    snapshot: Snapshot = runtime_of(request.app).snapshot
     if board_id not in snapshot.boards:
         raise ResourceNotFound("board", board_id)
     items = [

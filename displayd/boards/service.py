@@ -28,9 +28,8 @@ from displayd.catalog.text import normalise_text
 from displayd.db.models import Board, BoardHealth
 from displayd.errors import Conflict, InvalidInput, ResourceNotFound
 from displayd.keyring import board_secret
+from displayd.protocol import BOARD_TOKEN_PREFIX, PUSHED
 
-TOKEN_PREFIX = "bt_"
-PUSHES = ("push", "both")
 _SLUG = re.compile(SLUG)
 
 
@@ -55,12 +54,12 @@ async def check_delivery(board: Board, networks: Sequence[Network]) -> None:
             await check_endpoint(board.endpoint_url, networks)
         except ValueError as exc:  # the IDNA codec refuses an over-long or empty host label
             raise InvalidInput(f"endpoint_url host is not a valid host name: {exc}") from None
-    elif board.delivery in PUSHES:
+    elif board.delivery in PUSHED:
         raise InvalidInput(f"delivery {board.delivery!r} needs an endpoint_url")
 
 
 def _new_credentials(board: Board, master: bytes) -> tuple[str, str]:
-    token = new_secret(TOKEN_PREFIX)
+    token = new_secret(BOARD_TOKEN_PREFIX)
     board.token_hash = hash_secret(token)
     board.secret_nonce = secrets.token_hex(16)
     secret = board_secret(master, board.secret_nonce)

@@ -16,11 +16,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from displayd import changes
 from displayd.auth import audit
 from displayd.auth.roles import Principal
-from displayd.campaigns.plan import build_spec, spec_fields, switch_time
 from displayd.catalog import service as catalog
 from displayd.catalog.text import normalise_text
 from displayd.db.models import Board, Campaign
 from displayd.errors import Conflict, InvalidInput, ResourceNotFound
+from displayd.live.plan import build_spec, spec_fields, switch_time
 from displayd.rotation import format_daily_hours, parse_daily_hours
 from displayd.schemas import DB_INT_MAX, EARLIEST, LATEST, SPAN
 
@@ -186,7 +186,7 @@ async def update(
 
 
 def _hold_live_slot(campaign: Campaign, live_fields: dict[str, Any], now: datetime) -> None:
-    """Keep what is live now until its slot ends (see `campaigns.plan`)."""
+    """Keep what is live now until its slot ends (see `displayd.live.plan`)."""
     if campaign.previous is not None and campaign.edited_at is not None:
         pending = build_spec(campaign.id, campaign.previous, paused=False, approved=())
         switch = switch_time(pending, campaign.edited_at)

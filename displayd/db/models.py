@@ -109,7 +109,7 @@ class Campaign(Base):
 
     `previous` keeps the campaign as it was live when an edit arrived, and `edited_at` when:
     an edit takes effect from the next slot, so until then every process plans with
-    `previous` (see `displayd.campaigns.plan`).
+    `previous` (see `displayd.live.plan`).
     """
 
     __tablename__ = "campaign"

@@ -29,19 +29,21 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from displayd.boards.snapshot import BoardView, Showing, Snapshot, iso
 from displayd.delivery.push import Pusher, PushRequest, PushResult
 from displayd.errors import PlanFailed
 from displayd.keyring import board_secret
+from displayd.live.snapshot import BoardView, Showing, Snapshot, iso
+from displayd.live.watch import Live
 from displayd.logbook import store
 from displayd.logbook.store import Key, NewRow, Outcome
+from displayd.metrics import Metrics
+from displayd.protocol import PUSHED
 
 log = logging.getLogger("displayd.delivery")
 
 FAILURES_BEFORE_UNREACHABLE = 5
 UNREACHABLE_RETRY = timedelta(minutes=5)
 MISSED_WINDOW = timedelta(hours=24)
-PUSHES = ("push", "both")
 # Pushes in flight at once (one task and at most one connection each). High, because a
 # hanging board holds its place until the slot's end: healthy boards must never queue
 # behind slow ones (bench/faults.py). The client's connection limit is the same.
@@ -94,7 +96,8 @@ class _Plan:
 
 @dataclass
 class Dispatcher:
-    state: Any                                   # the app state: snapshot, metrics
+    live: Live                                   # the process's snapshot, rebuilt on every change
+    metrics: Metrics
     sessionmaker: async_sessionmaker[AsyncSession]
     pusher: Pusher
     clock: Callable[[], datetime]
@@ -131,7 +134,7 @@ class Dispatcher:
         Written in chunks, board by board, yielding between them: a long outage is many rows,
         and polls and the next boundary must not wait for them. Slots before a board existed
         are not its missed slots."""
-        snapshot: Snapshot = self.state.snapshot
+        snapshot: Snapshot = self.live.snapshot
         rows: list[NewRow] = []
         recorded = 0
         boards = list(snapshot.boards.items())
@@ -175,7 +178,7 @@ class Dispatcher:
         self._prepared = None
         now = self.clock()
         started = time.perf_counter()
-        prepared = plan is not None and (plan.at == at <= now and plan.snapshot is self.state.snapshot
+        prepared = plan is not None and (plan.at == at <= now and plan.snapshot is self.live.snapshot
                                           and plan.generation == self._generation)
         if plan is None or not prepared:
             plan = self._plan(max(at, now))
@@ -237,7 +240,7 @@ class Dispatcher:
         return plan.next_at
 
     def _plan(self, t: datetime) -> _Plan:
-        snapshot: Snapshot = self.state.snapshot
+        snapshot: Snapshot = self.live.snapshot
         plan = _Plan(at=t, snapshot=snapshot, generation=self._generation)
         for board_id, board in snapshot.boards.items():
             try:
@@ -252,7 +255,7 @@ class Dispatcher:
         showing = plan.snapshot.showing(board_id, t)
         if showing.until is not None and (plan.next_at is None or showing.until < plan.next_at):
             plan.next_at = showing.until
-        pushes = board.delivery in PUSHES and board.endpoint_url is not None
+        pushes = board.delivery in PUSHED and board.endpoint_url is not None
         previous = self.given.get(board_id)
         assignment = showing.assignment
         if assignment is None:
@@ -332,7 +335,7 @@ class Dispatcher:
         outcomes: list[Outcome] = []
         health_rows: list[dict[str, Any]] = []
         suspicious: list[tuple[_Push, str]] = []
-        metrics = getattr(self.state, "metrics", None)
+        metrics = self.metrics
         for push, result in zip(pushes, results, strict=True):
             finished = now - timedelta(seconds=max(0.0, loop_now - result.finished_at))
             board_id = push.request.board_id
@@ -343,9 +346,8 @@ class Dispatcher:
             health_rows.append(self._health_after(board_id, result, finished))
             if result.reported_hash is not None and result.reported_hash != push.sent_hash:
                 suspicious.append((push, result.reported_hash))
-            if metrics is not None:
-                metrics.pushed(delivered=result.delivered,
-                               seconds=None if result.latency_ms is None else result.latency_ms / 1000)
+            metrics.pushed(delivered=result.delivered,
+                           seconds=None if result.latency_ms is None else result.latency_ms / 1000)
             log.info("push %s", "delivered" if result.delivered else "failed", extra={
                 "event": "push", "board_id": board_id, "webhook_id": push.request.webhook_id,
                 "attempts": result.attempts, "http_status": result.http_status,
@@ -362,8 +364,7 @@ class Dispatcher:
                                             f"{push.sent_hash or 'a blank'}")
                              for push, reported in chunk if (push.request.board_id, reported) not in issued]
                 for incident in await store.record_incidents(session, incidents):
-                    if metrics is not None:
-                        metrics.incidents_push += 1
+                    metrics.incidents_push += 1
                     log.error("integrity incident on %s: it shows content displayd never issued", incident.board_id,
                               extra={"event": "integrity_incident", "board_id": incident.board_id,
                                      "source": "push"})

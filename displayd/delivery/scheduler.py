@@ -20,7 +20,6 @@ import os
 import socket
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.date import DateTrigger
@@ -28,6 +27,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 
 from displayd.delivery.dispatch import Dispatcher
 from displayd.delivery.leader import Leadership
+from displayd.metrics import Metrics
 
 log = logging.getLogger("displayd.scheduler")
 
@@ -38,7 +38,7 @@ PREPARE_AHEAD = timedelta(seconds=1)  # plan a boundary this long before it, so 
 
 class SlotScheduler:
     def __init__(self, *, dispatcher: Dispatcher, leadership: Leadership, clock: Callable[[], datetime],
-                 metrics: Any = None) -> None:
+                 metrics: Metrics) -> None:
         self.name = f"{socket.gethostname()}:{os.getpid()}:{id(self):x}"
         self.dispatcher = dispatcher
         self.leadership = leadership
@@ -138,8 +138,7 @@ class SlotScheduler:
         if not await self.leadership.still_held():
             self._step_down("lost the scheduler lock")
             return
-        if self.metrics is not None:
-            self.metrics.slot_lateness.observe(max(0.0, (self.clock() - at).total_seconds()))
+        self.metrics.slot_lateness.observe(max(0.0, (self.clock() - at).total_seconds()))
         try:
             next_at = await self.dispatcher.sync(at)
         except Exception:

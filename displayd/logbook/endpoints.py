@@ -23,6 +23,7 @@ from displayd.exports import csv_download, csv_lines
 from displayd.http import decode_cursor, keyset_page
 from displayd.logbook import queries
 from displayd.logbook.schemas import AirtimeReport, PushStatus, RotationOut, RotationPage
+from displayd.runtime import runtime_of
 from displayd.schemas import CURSOR_DESCRIPTION, DB_INT_MAX, LIMIT_DESCRIPTION, NO_CONTROLS, SPAN, BoundedUTCDatetime
 
 router = APIRouter(prefix="/api/v1", tags=["rotation log"])
@@ -78,7 +79,7 @@ async def list_rotations(
 
 async def _rotation_csv(request: Request, where: queries.RotationFilter) -> AsyncIterator[str]:
     yield csv_lines([ROTATION_COLUMNS])
-    async with request.app.state.sessionmaker() as session:
+    async with runtime_of(request.app).sessionmaker() as session:
         async for batch in queries.stream(session, where):
             yield csv_lines([getattr(row, c) for c in ROTATION_COLUMNS] for row in batch)
 

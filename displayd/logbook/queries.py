@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from displayd import rotation
 from displayd.db.models import Board, Rotation, Slogan
 from displayd.logbook.schemas import AirtimeRow
+from displayd.protocol import POLLED
 
 STREAM_BATCH = 5000
 
@@ -120,7 +121,7 @@ async def airtime(session: AsyncSession, where: RotationFilter, *, by: str, time
             func.sum(case((Rotation.push_status == "missed", 1), else_=0)).label("missed"),
             func.sum(case((Rotation.push_status != "not_pushed", 1), else_=0)).label("for_push"),
             func.sum(case((Rotation.push_status == "delivered", 1), else_=0)).label("delivered"),
-            func.sum(case((Board.delivery.in_(("poll", "both")), 1), else_=0)).label("for_poll"),
+            func.sum(case((Board.delivery.in_(POLLED), 1), else_=0)).label("for_poll"),
             func.sum(case((Rotation.first_polled_at.is_not(None), 1), else_=0)).label("polled"),
         )
         .select_from(Rotation)

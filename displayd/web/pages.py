@@ -21,10 +21,11 @@ from fastapi.responses import FileResponse, RedirectResponse
 from displayd.auth.guard import Kind
 from displayd.auth.keys import hash_secret
 from displayd.auth.roles import Permission, Principal
-from displayd.boards.snapshot import Snapshot
 from displayd.campaigns import service as campaigns
 from displayd.campaigns.schemas import DEFAULT_TIMEZONE
 from displayd.deps import client_address
+from displayd.live.snapshot import Snapshot
+from displayd.runtime import runtime_of
 from displayd.web.plan import CampaignWeek, monday_of, week_plans
 from displayd.web.render import SECURITY_HEADERS, Markup, join, page, tag
 from displayd.web.session import end_session, open_session, same_origin, signed_in
@@ -82,7 +83,7 @@ async def login(request: Request) -> Response:
     if not same_origin(request):
         return page("login.html", title="Đăng nhập", status=403, body_class="login",
                     error=tag("p", "Yêu cầu đăng nhập không đến từ trang này.", class_="error"))
-    guard = request.app.state.guard
+    guard = runtime_of(request.app).guard
     address = client_address(request)
     retry_after = guard.retry_after(address)
     if retry_after is not None:
@@ -94,7 +95,7 @@ async def login(request: Request) -> Response:
     # Parsed by hand: FastAPI's Form() needs python-multipart, which displayd does not depend on.
     fields = parse_qs((await request.body()).decode("utf-8", "replace"), max_num_fields=10)
     key = (fields.get("key") or [""])[0].strip()
-    principal = await request.app.state.key_cache.principal(hash_secret(key)) if key else None
+    principal = await runtime_of(request.app).key_cache.principal(hash_secret(key)) if key else None
     if principal is None or principal.key_id is None or not principal.may(Permission.READ):
         guard.failed(Kind.SIGN_IN, address)
         return page("login.html", title="Đăng nhập", status=401, body_class="login",
@@ -136,7 +137,7 @@ async def dashboard(request: Request) -> Response:
     if who is None:
         return _to_login()
     return page("dashboard.html", title="Bảng điện tử", nav=_nav(who, "/ui"),
-                alerts=_plan_alerts(request.app.state.snapshot))
+                alerts=_plan_alerts(runtime_of(request.app).snapshot))
 
 
 @router.get("/ui/log")
@@ -182,7 +183,7 @@ async def week_plan(request: Request, week: str | None = None) -> Response:
     if who is None:
         return _to_login()
     # The page's "this week" on the office's clock; each campaign's week is on its own zone's.
-    today = request.app.state.clock().astimezone(ZoneInfo(DEFAULT_TIMEZONE)).date()
+    today = runtime_of(request.app).clock().astimezone(ZoneInfo(DEFAULT_TIMEZONE)).date()
     day: date | None = None
     with contextlib.suppress(ValueError):
         day = date.fromisoformat(week) if week else None
@@ -191,10 +192,10 @@ async def week_plan(request: Request, week: str | None = None) -> Response:
                     heading="Kế hoạch tuần", weeks=_week_links(monday_of(today), today), alerts=Markup(""),
                     plans=tag("p", f"“{week}” không phải một ngày hợp lệ (YYYY-MM-DD, 2000–2099).",
                               class_="empty"))
-    async with request.app.state.sessionmaker() as session:
+    async with runtime_of(request.app).sessionmaker() as session:
         rows = await campaigns.all_live(session)
-    snapshot: Snapshot = request.app.state.snapshot
-    plans = week_plans(rows, snapshot.slogans, request.app.state.clock(),
+    snapshot: Snapshot = runtime_of(request.app).snapshot
+    plans = week_plans(rows, snapshot.slogans, runtime_of(request.app).clock(),
                        on_error=lambda campaign_id, exc: snapshot.report(campaign_id, None, exc), day=day)
     monday = monday_of(day or today)
     this_week = day is None or monday == monday_of(today)
@@ -231,8 +232,8 @@ async def asset(name: str) -> Response:
 @router.get("/play/{board_id}")
 async def player(request: Request, board_id: Annotated[str, PathParam()]) -> Response:
     """The web player's page; the token stays in the URL (DESIGN), read by the script only."""
-    if board_id not in request.app.state.snapshot.boards:
+    if board_id not in runtime_of(request.app).snapshot.boards:
         return Response("Không có bảng này.", status_code=404, media_type="text/plain; charset=utf-8",
                         headers=SECURITY_HEADERS)
-    return page("player.html", title=request.app.state.snapshot.boards[board_id].name, body_class="player",
+    return page("player.html", title=runtime_of(request.app).snapshot.boards[board_id].name, body_class="player",
                 stylesheet="player.css", board_id=board_id)

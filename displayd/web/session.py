@@ -12,6 +12,7 @@ from fastapi import Request, Response
 
 from displayd.auth import sessions
 from displayd.auth.roles import Principal
+from displayd.runtime import runtime_of
 
 
 async def signed_in(request: Request) -> Principal | None:
@@ -19,16 +20,16 @@ async def signed_in(request: Request) -> Principal | None:
     cookie = request.cookies.get(sessions.COOKIE)
     if not cookie:
         return None
-    state = request.app.state
-    async with state.sessionmaker() as session:
-        return await sessions.session_principal(session, cookie, now=state.clock())
+    runtime = runtime_of(request.app)
+    async with runtime.sessionmaker() as session:
+        return await sessions.session_principal(session, cookie, now=runtime.clock())
 
 
 async def open_session(request: Request, response: Response, key_id: int) -> None:
     """A new server-side session for the key, its token set as the cookie."""
-    state = request.app.state
-    async with state.sessionmaker() as session, session.begin():
-        token = await sessions.open_session(session, key_id=key_id, now=state.clock())
+    runtime = runtime_of(request.app)
+    async with runtime.sessionmaker() as session, session.begin():
+        token = await sessions.open_session(session, key_id=key_id, now=runtime.clock())
     response.set_cookie(
         sessions.COOKIE, token, max_age=int(sessions.LIFETIME.total_seconds()), path="/",
         secure=request.url.scheme == "https", httponly=True, samesite="strict",
@@ -40,7 +41,7 @@ async def end_session(request: Request, response: Response) -> None:
     cookie cleared."""
     cookie = request.cookies.get(sessions.COOKIE)
     if cookie:
-        async with request.app.state.sessionmaker() as session, session.begin():
+        async with runtime_of(request.app).sessionmaker() as session, session.begin():
             await sessions.end_session(session, cookie)
     response.delete_cookie(sessions.COOKIE, path="/", secure=request.url.scheme == "https",
                            httponly=True, samesite="strict")

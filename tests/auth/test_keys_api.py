@@ -16,6 +16,7 @@ from fastapi import FastAPI
 
 from displayd.app import create_app
 from displayd.config import Settings
+from displayd.runtime import runtime_of
 from tests.conftest import FakeClock, Keys
 from tests.factories import Factory
 
@@ -124,14 +125,14 @@ async def test_last_used_is_written_at_most_once_a_minute(app: FastAPI, client: 
         assert (await client.get("/api/v1/slogans", headers=bearer(made["key"]))).status_code == 200
     clock.advance(seconds=30)
     assert (await client.get("/api/v1/slogans", headers=bearer(made["key"]))).status_code == 200
-    await app.state.key_cache.flush()
+    await runtime_of(app).key_cache.flush()
     assert (await listed(client, keys))["Bảng điều khiển"]["last_used_at"] == start.isoformat().replace("+00:00", "Z")
     # Half a minute later and ten uses on: still nothing to write.
     for _ in range(10):
         await client.get("/api/v1/slogans", headers=bearer(made["key"]))
-    await app.state.key_cache.flush()
+    await runtime_of(app).key_cache.flush()
     assert (await listed(client, keys))["Bảng điều khiển"]["last_used_at"] == "2024-05-07T00:00:00Z"
     clock.advance(seconds=31)
     await client.get("/api/v1/boards", headers=bearer(made["key"]))
-    await app.state.key_cache.flush()
+    await runtime_of(app).key_cache.flush()
     assert (await listed(client, keys))["Bảng điều khiển"]["last_used_at"] == "2024-05-07T00:01:01Z"

@@ -13,6 +13,7 @@ from sqlalchemy import text
 from displayd.auth.sessions import COOKIE
 from displayd.config import Settings
 from displayd.db.session import create_engine
+from displayd.runtime import runtime_of
 from tests.cli import run_displayd
 from tests.conftest import Keys
 from tests.factories import sign_in
@@ -54,7 +55,7 @@ def test_keys_create_refuses_an_unknown_role(settings: Settings) -> None:
 async def test_keys_list_shows_every_key_but_never_a_secret(settings: Settings, keys: Keys, app: FastAPI,
                                                             client: httpx.AsyncClient) -> None:
     assert (await client.get("/api/v1/slogans", headers=keys.auth("operator"))).status_code == 200
-    await app.state.key_cache.flush()  # what a running server writes within a minute
+    await runtime_of(app).key_cache.flush()  # what a running server writes within a minute
     result = run_displayd("keys", "list", database_url=settings.database_url)
     lines = result.stdout.splitlines()
     assert lines[0].split() == ["ID", "NAME", "ROLE", "CREATED", "LAST", "USED", "REVOKED"]

@@ -81,6 +81,8 @@ MATRIX: dict[tuple[str, str], Case] = {
     ("GET", "/api/v1/boards"): Case(ALL, lambda f, n: _fixed("/api/v1/boards")),
     ("POST", "/api/v1/boards"): Case(ADMIN, lambda f, n: _fixed("/api/v1/boards", {
         "id": f"moi-{n}", "name": "Bảng mới", "delivery": "poll"})),
+    ("POST", "/api/v1/boards/import"): Case(ADMIN, lambda f, n: _fixed("/api/v1/boards/import", {
+        "boards": [{"id": f"nhap-{n}", "name": "Bảng nhập", "delivery": "poll"}]})),
     ("GET", "/api/v1/boards/{board_id}"): Case(ALL, lambda f, n: _board(f, n)),
     ("PATCH", "/api/v1/boards/{board_id}"): Case(ADMIN, lambda f, n: _board(f, n, "", {"name": "Đổi tên"})),
     ("DELETE", "/api/v1/boards/{board_id}"): Case(ADMIN, lambda f, n: _board(f, n)),

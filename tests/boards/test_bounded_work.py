@@ -14,9 +14,10 @@ from fastapi import FastAPI
 from sqlalchemy import event
 
 from displayd.app import create_app
-from displayd.boards.poll import MAX_ETAGS
 from displayd.config import Settings
 from displayd.delivery.dispatch import Dispatcher
+from displayd.live.poll import MAX_ETAGS
+from displayd.runtime import runtime_of
 from tests.conftest import FakeClock, Keys, count_rows
 from tests.factories import Factory
 
@@ -51,15 +52,15 @@ async def test_a_board_gets_one_incident_per_slot_however_often_it_reports(
         tags = ", ".join(_foreign(etag, n * 100 + k) for k in range(50))
         assert (await factory.current(board, **{"If-None-Match": tags})).status_code == 200
         if n % 20 == 0:
-            await app.state.polls.flush()
-    await app.state.polls.flush()
+            await runtime_of(app).polls.flush()
+    await runtime_of(app).polls.flush()
     assert await count_rows(settings, "integrity_incident") == 1
     clock.advance(seconds=30)  # the next slot: another incident, still only one
     await dispatcher.sync(clock.now)
     etag = (await factory.current(board)).headers["etag"]
     for n in range(1, 20):
         await factory.current(board, **{"If-None-Match": _foreign(etag, n)})
-    await app.state.polls.flush()
+    await runtime_of(app).polls.flush()
     assert await count_rows(settings, "integrity_incident") == 2
     health = (await client.get("/api/v1/boards/bang-keo", headers=keys.auth("operator"))).json()["health"]
     assert health["integrity_incidents"] == 2
@@ -79,10 +80,10 @@ async def test_the_check_against_issued_content_is_one_query_per_flush(
     def count(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
         statements.append(statement)
 
-    engine = app.state.engine.sync_engine
+    engine = runtime_of(app).engine.sync_engine
     event.listen(engine, "before_cursor_execute", count)
     try:
-        await app.state.polls.flush()
+        await runtime_of(app).polls.flush()
     finally:
         event.remove(engine, "before_cursor_execute", count)
     assert sum("issued_content" in s for s in statements) == 1
@@ -106,5 +107,5 @@ async def test_content_a_board_was_given_is_never_an_incident(
         response = await client.get("/api/v1/boards/bang-keo/current", headers={
             "Authorization": f"Bearer {board['token']}", "If-None-Match": first})
         assert response.status_code == 200
-        await other.state.polls.flush()
+        await runtime_of(other).polls.flush()
     assert await count_rows(settings, "integrity_incident") == 0

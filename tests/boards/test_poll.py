@@ -10,6 +10,7 @@ from typing import Any
 import httpx
 from fastapi import FastAPI
 
+from displayd.runtime import runtime_of
 from tests.conftest import FakeClock, Keys
 from tests.factories import SLOGANS, Factory
 
@@ -189,15 +190,15 @@ async def test_polls_need_no_database(app: FastAPI, factory: Factory, clock: Fak
     def no_database() -> None:
         raise AssertionError("the poll path opened a database session")
 
-    real = app.state.sessionmaker
-    app.state.sessionmaker = no_database
+    real = runtime_of(app).sessionmaker
+    runtime_of(app).sessionmaker = no_database
     try:
         for _ in range(40):  # across slot boundaries too
             clock.advance(seconds=7)
             assert (await factory.current(board)).status_code == 200
         assert (await factory.current(board, **{"If-None-Match": first.headers["etag"]})).status_code == 200
     finally:
-        app.state.sessionmaker = real
+        runtime_of(app).sessionmaker = real
     assert clock.now > datetime(2024, 5, 7, 0, 4, tzinfo=UTC)
 
 

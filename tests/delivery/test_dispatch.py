@@ -22,6 +22,7 @@ from displayd.db.session import create_engine, create_sessionmaker
 from displayd.delivery import dispatch
 from displayd.delivery.dispatch import Dispatcher
 from displayd.logbook import store
+from displayd.runtime import runtime_of
 from tests.conftest import FakeClock, Keys
 from tests.delivery.boards import FakeBoards, Ok
 from tests.factories import Factory
@@ -53,7 +54,8 @@ async def one(settings: Settings, model: Any, **where: Any) -> Any:
 
 def another_leader(dispatcher: Dispatcher) -> Dispatcher:
     """A second process's dispatcher on the same database and boards, as after a take-over."""
-    return Dispatcher(state=dispatcher.state, sessionmaker=dispatcher.sessionmaker, clock=dispatcher.clock,
+    return Dispatcher(live=dispatcher.live, metrics=dispatcher.metrics, sessionmaker=dispatcher.sessionmaker,
+                      clock=dispatcher.clock,
                       master=dispatcher.master, pusher=dispatcher.pusher, name="other")
 
 
@@ -194,7 +196,7 @@ async def test_a_board_reporting_foreign_content_is_an_incident(
     current = await factory.current(liar)
     foreign = current.headers["etag"].replace(current.json()["content_hash"][7:39], "f" * 32)
     assert (await factory.current(liar, **{"If-None-Match": foreign})).status_code == 200
-    await app.state.polls.flush()
+    await runtime_of(app).polls.flush()
     board = (await client.get("/api/v1/boards/bang-la", headers=keys.auth("operator"))).json()
     assert board["health"]["integrity_incidents"] == 2
 
@@ -206,11 +208,11 @@ async def test_polls_record_first_polled_at(
     board = await factory.board("bang-keo", delivery="poll")
     clock.advance(seconds=2)
     await factory.current(board)  # before the leader wrote the row: kept and tried again
-    await app.state.polls.flush()
+    await runtime_of(app).polls.flush()
     await dispatcher.sync(clock.now)
     clock.advance(seconds=5)
     await factory.current(board)
-    await app.state.polls.flush()
+    await runtime_of(app).polls.flush()
     [row] = await rows(settings)
     assert row.push_status == "not_pushed" and row.first_polled_at == clock.now - timedelta(seconds=5)
     health = await one(settings, BoardHealth, board_id="bang-keo")

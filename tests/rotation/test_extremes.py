@@ -4,7 +4,7 @@ The API takes dates within `EARLIEST..LATEST` (2000-01-01 .. 2100-01-01, both in
 time zones from `rotation.timezone_names()`. Planning steps past what it is given: the slot
 after the last, the next day of daily hours, the week around "now", local time at UTC+14.
 These properties run the pure planning functions (rotation's slots, timelines and daily
-hours; the edit-aware plan of `campaigns.plan`; the dashboard's week plan) on windows and
+hours; the edit-aware plan of `live.plan`; the dashboard's week plan) on windows and
 instants drawn from the whole span, heavily near both ends, in zones sampled from the whole
 accepted set (with the extreme offsets always in the draw), and check that nothing raises
 and every answer is sane. A campaign row written some other way is held to years 2..9998
@@ -22,7 +22,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from displayd.campaigns.plan import (
+from displayd.live.plan import (
     CampaignVersions,
     board_assignment,
     board_next_change,

@@ -4,8 +4,8 @@
 `Live.watch()` runs for the process's lifetime and rebuilds it when another process moved
 the change version. Rebuilds are serialised, so a burst of changes costs one or two.
 Listeners (the scheduler leader) hear of every rebuild. Each rebuild also empties the staff
-key cache: a revocation moves the change version, so a revoked key stops working here
-within `change_poll_seconds`.
+key cache (`on_rebuild`, called before the new snapshot is read): a revocation moves the
+change version, so a revoked key stops working here within `change_poll_seconds`.
 """
 
 from __future__ import annotations
@@ -15,12 +15,13 @@ import gc
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from displayd import changes
-from displayd.boards import snapshot as snapshots
+from displayd.live import snapshot as snapshots
+from displayd.live.snapshot import Snapshot
+from displayd.metrics import Metrics
 
 log = logging.getLogger("displayd.live")
 
@@ -28,21 +29,23 @@ GC_FREEZE_EVERY = 60.0  # seconds
 
 
 class Live:
-    def __init__(self, state: Any, sessionmaker: async_sessionmaker[AsyncSession], poll_seconds: float) -> None:
-        self.state = state
+    def __init__(self, sessionmaker: async_sessionmaker[AsyncSession], *, poll_seconds: float, metrics: Metrics,
+                 on_rebuild: Callable[[], None] | None = None) -> None:
         self.sessionmaker = sessionmaker
         self.poll_seconds = poll_seconds
+        self.metrics = metrics
+        self.on_rebuild = on_rebuild
+        self.snapshot = Snapshot.empty()  # until the first refresh, which the lifespan awaits
         self.listeners: list[Callable[[], Awaitable[None]]] = []
         self._lock = asyncio.Lock()
         self._frozen_at = -GC_FREEZE_EVERY
 
     async def refresh(self) -> None:
         async with self._lock:
-            key_cache = getattr(self.state, "key_cache", None)
-            if key_cache is not None:
-                key_cache.clear()
+            if self.on_rebuild is not None:
+                self.on_rebuild()
             async with self.sessionmaker() as session:
-                self.state.snapshot = await snapshots.load(session, on_error=self._count_plan_error)
+                self.snapshot = await snapshots.load(session, on_error=self._count_plan_error)
             # The snapshot lives until the next change: move it (and everything else long-lived)
             # out of the collector's sight, so full collections at a slot boundary stay short.
             # (Unfreeze first, so earlier snapshots' cycles can still be collected.) A full
@@ -58,7 +61,7 @@ class Live:
             await listener()
 
     def _count_plan_error(self) -> None:
-        self.state.metrics.plan_errors += 1
+        self.metrics.plan_errors += 1
 
     async def watch(self) -> None:
         while True:
@@ -66,7 +69,7 @@ class Live:
             try:
                 async with self.sessionmaker() as session:
                     version = await changes.current_version(session)
-                if version != self.state.snapshot.version:
+                if version != self.snapshot.version:
                     await self.refresh()
             except asyncio.CancelledError:
                 raise

@@ -23,8 +23,8 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from displayd.boards.snapshot import Showing, etag_digest
 from displayd.db.models import BoardHealth
+from displayd.live.snapshot import Showing, etag_digest
 from displayd.logbook import store
 from displayd.logbook.store import Key
 

@@ -13,21 +13,24 @@ from __future__ import annotations
 import json
 import logging
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 from urllib.parse import parse_qsl
 
+from displayd import runtime as runtimes  # a module: it imports this package in turn
 from displayd.auth.guard import Kind
 from displayd.auth.keys import hash_secret
 from displayd.auth.roles import Permission
 from displayd.errors import TooManyFailures
-from displayd.metrics import Metrics
+from displayd.protocol import BOARD_TOKEN_PREFIX, bearer_token
 
 if TYPE_CHECKING:
+    from starlette.applications import Starlette
     from starlette.types import ASGIApp, Receive, Scope, Send
+
+    from displayd.runtime import Runtime
 
 PREFIX = "/api/v1/boards/"
 SUFFIX = "/current"
-BOARD_TOKEN_PREFIX = "bt_"
 MAX_ETAGS = 4  # a board names what it shows, perhaps what it showed before: a few tags, never many
 JSON_TYPE = b"application/json"
 TEXT_TYPE = b"text/plain; charset=utf-8"
@@ -56,34 +59,30 @@ def etag_tags(if_none_match: str) -> list[str]:
     return [tag.strip().removeprefix("W/") for tag in if_none_match.split(",", MAX_ETAGS)[:MAX_ETAGS]]
 
 
-async def answer(state: Any, board_id: str, *, authorization: str | None, if_none_match: str | None,
+async def answer(runtime: Runtime, board_id: str, *, authorization: str | None, if_none_match: str | None,
                  query: str, client: str = "unknown") -> Answer:
-    """The whole poll answer for `board_id`; `state` is the app's state, `client` the address
-    a refused credential is reported under."""
-    token = None
-    if authorization:
-        scheme, _, value = authorization.partition(" ")
-        if scheme.lower() == "bearer" and value.strip():
-            token = value.strip()
+    """The whole poll answer for `board_id`; `client` is the address a refused credential is
+    reported under."""
+    token = bearer_token(authorization)
     if token is None:
         return _error(401, "unauthorized", "a board token or an API key is required (Authorization: Bearer …)")
-    snapshot = state.snapshot
+    snapshot = runtime.live.snapshot
     if token.startswith(BOARD_TOKEN_PREFIX):
         own = snapshot.token_boards.get(hash_secret(token))
         if own is None:
-            state.guard.failed(Kind.BOARD_TOKEN, client)  # counted and logged, never held
+            runtime.guard.failed(Kind.BOARD_TOKEN, client)  # counted and logged, never held
             return _error(401, "unauthorized", "the board token is not valid")
         if own != board_id:  # another board's token learns nothing, not even that the board exists
             return _error(404, "not_found", f"board {board_id} does not exist")
     else:
         try:
-            state.guard.check(client)
+            runtime.guard.check(client)
         except TooManyFailures as exc:
             return Answer(429, [(b"content-type", JSON_TYPE), (b"retry-after", b"%d" % exc.retry_after)],
                           json.dumps({"error": exc.code, "detail": exc.detail}).encode())
-        principal = await state.key_cache.principal(hash_secret(token))
+        principal = await runtime.key_cache.principal(hash_secret(token))
         if principal is None:
-            state.guard.failed(Kind.API_KEY, client)
+            runtime.guard.failed(Kind.API_KEY, client)
             return _error(401, "unauthorized", "the API key is not valid")
         if not principal.may(Permission.READ):
             return _error(403, "forbidden", f"the {principal.role} role may not read boards")
@@ -97,13 +96,13 @@ async def answer(state: Any, board_id: str, *, authorization: str | None, if_non
             return _error(422, "invalid_input", "format must be json or text")
         as_text = fmt == "text"
 
-    now = state.clock()
+    now = runtime.clock()
     showing = snapshot.showing(board_id, now)
     etag = showing.text_etag if as_text else showing.etag
     headers = [(b"etag", etag.encode()), (b"cache-control", b"max-age=%d" % showing.max_age(now))]
     tags = etag_tags(if_none_match) if if_none_match else []
     matched = etag in tags or (if_none_match is not None and if_none_match.strip() == "*")
-    state.polls.seen(board_id, showing, now, tags, matched)
+    runtime.polls.seen(board_id, showing, now, tags, matched)
     if matched:
         return Answer(304, headers, b"")
     headers.append((b"content-type", TEXT_TYPE if as_text else JSON_TYPE))
@@ -113,11 +112,9 @@ async def answer(state: Any, board_id: str, *, authorization: str | None, if_non
 class PollPath:
     """ASGI middleware answering `/api/v1/boards/{id}/current` before FastAPI sees it."""
 
-    def __init__(self, app: ASGIApp, state: Any) -> None:
+    def __init__(self, app: ASGIApp, owner: Starlette) -> None:
         self.app = app
-        self.state = state
-        # Looked up once: a poll then costs two integer adds, never a prometheus_client call.
-        self.metrics: Metrics = getattr(state, "metrics", None) or Metrics()
+        self.owner = owner  # the displayd app whose runtime answers (its lifespan builds it)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["method"] in ("GET", "HEAD"):
@@ -137,9 +134,10 @@ class PollPath:
             elif name == b"if-none-match":
                 if_none_match = value.decode("latin-1")
         client = scope.get("client")
-        result = await answer(self.state, board_id, authorization=authorization, if_none_match=if_none_match,
+        runtime = runtimes.runtime_of(self.owner)
+        result = await answer(runtime, board_id, authorization=authorization, if_none_match=if_none_match,
                               query=scope["query_string"].decode("latin-1"), client=client[0] if client else "unknown")
-        metrics = self.metrics
+        metrics = runtime.metrics  # a poll costs two integer adds here, never a prometheus_client call
         metrics.polls += 1
         status = result.status
         if status == 304:

@@ -28,12 +28,10 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from displayd import changes
-from displayd.boards import service as boards
-from displayd.campaigns import service as campaigns
-from displayd.campaigns.plan import CampaignVersions, board_assignment, board_next_change, board_timeline, versions_of
 from displayd.catalog.service import APPROVED
-from displayd.db.models import Board, Slogan
+from displayd.db.models import Board, Campaign, Slogan
 from displayd.errors import PlanFailed, RangeTooLarge
+from displayd.live.plan import CampaignVersions, board_assignment, board_next_change, board_timeline, versions_of
 from displayd.rotation import Assignment, BoardSpec, content_hash, render_content, zone
 
 log = logging.getLogger("displayd.plan")
@@ -124,6 +122,12 @@ class Snapshot:
     errors: dict[ErrorKey, str] = field(default_factory=dict)
     _excluded: dict[str, frozenset[int]] = field(default_factory=dict)  # board → campaigns left out of its plan
     _showing: dict[str, Showing] = field(default_factory=dict)
+
+    @classmethod
+    def empty(cls) -> Snapshot:
+        """Nothing to show (version -1, so the first check for changes loads the real one)."""
+        return cls(version=-1, boards={}, token_boards={}, campaigns=[], campaign_names={}, campaign_zones={},
+                   slogans={})
 
     def showing(self, board_id: str, t: datetime) -> Showing:
         """What `board_id` (which must exist) shows at t; cached until it may change."""
@@ -266,8 +270,10 @@ async def load(session: AsyncSession, *, on_error: Callable[[], None] | None = N
     version = await changes.current_version(session)
     slogans = {row.id: row.text for row in await session.execute(
         select(Slogan.id, Slogan.text).where(Slogan.status == APPROVED))}
-    campaign_rows = await campaigns.all_live(session)
-    board_rows = await boards.all_live(session)
+    # Its own tables, read here rather than through the services: every live row, by id.
+    campaign_rows = list(await session.scalars(
+        select(Campaign).where(Campaign.deleted_at.is_(None)).order_by(Campaign.id)))
+    board_rows = list(await session.scalars(select(Board).where(Board.deleted_at.is_(None)).order_by(Board.id)))
     snapshot = Snapshot(version=version, boards={}, token_boards={}, campaigns=[], campaign_names={},
                         campaign_zones={}, slogans=slogans, on_error=on_error)
     for board in board_rows:

@@ -1,0 +1,32 @@
+"""What credentials and boards look like on the wire, in one place.
+
+    bearer_token("Bearer dk_…")          # "dk_…"; None for anything else
+    token.startswith(BOARD_TOKEN_PREFIX)  # a board's poll token, never a staff key
+
+Staff keys start `dk_`, board poll tokens `bt_`, push signing secrets `whsec_` (the Standard
+Webhooks convention), so a credential says what it is before any lookup. A board's delivery
+is `push`, `poll` or `both`.
+"""
+
+from __future__ import annotations
+
+__all__ = ["BOARD_TOKEN_PREFIX", "DELIVERIES", "KEY_PREFIX", "POLLED", "PUSHED", "SECRET_PREFIX", "bearer_token"]
+
+KEY_PREFIX = "dk_"
+BOARD_TOKEN_PREFIX = "bt_"
+SECRET_PREFIX = "whsec_"
+
+DELIVERIES = ("push", "poll", "both")
+PUSHED = ("push", "both")  # boards displayd sends to
+POLLED = ("poll", "both")  # boards that ask displayd
+
+
+def bearer_token(authorization: str | None) -> str | None:
+    """The credential of an `Authorization: Bearer <token>` header value, or None."""
+    if not authorization:
+        return None
+    scheme, _, token = authorization.partition(" ")
+    token = token.strip()
+    if scheme.lower() != "bearer" or not token:
+        return None
+    return token
