@@ -41,6 +41,7 @@ from displayd.keyring import master_key
 from displayd.live import Live
 from displayd.logbook.endpoints import router as logbook_router
 from displayd.logbook.polls import PollRecorder
+from displayd.logbook.report_endpoints import router as report_router
 from displayd.metrics import install as install_metrics
 from displayd.metrics import router as metrics_router
 from displayd.schemas import ErrorResponse
@@ -106,6 +107,7 @@ def create_app(settings: Settings, *, clock: Clock = utc_now) -> FastAPI:
     app.include_router(campaigns_router)
     app.include_router(boards_router)
     app.include_router(logbook_router)
+    app.include_router(report_router)
     app.include_router(audit_router)
     app.include_router(web_router)
     app.include_router(metrics_router)
