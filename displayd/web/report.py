@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 from fastapi import APIRouter, Query, Request, Response
 
 from displayd.auth.roles import Principal
+from displayd.campaigns import service as campaigns
 from displayd.errors import ResourceNotFound
 from displayd.logbook.report import INCIDENTS_LISTED, BoardDelivery, CampaignReport, DayAirtime, campaign_report
 from displayd.web import vi
@@ -31,7 +32,6 @@ BOARDS_CHARTED = 40  # more boards than this: the chart shows the weakest, the t
 DAYS_LISTED = 62     # a longer period is tabled by month (the chart still has every day)
 
 SHOWN = Series("Thời lượng phát", "shown", "#b3261e")
-MISSED = Series("Bị lỡ", "missed", "#9aa0a6")
 DELIVERED = Series("Giao thành công", "delivered", "#1e8e3e")
 POLLED = Series("Bảng đã lấy tin", "polled", "#0b57d0")
 DELIVERY = {"push": "đẩy (push)", "poll": "tự lấy (poll)", "stream": "luồng (stream)", "both": "đẩy và tự lấy"}
@@ -55,7 +55,8 @@ def _in(unit: str) -> Callable[[float], str]:
 
 def _table(head: Sequence[str], rows: Sequence[Markup], css: str, numeric: Sequence[int] = ()) -> Markup:
     cells = join([tag("th", h, class_="n" if i in numeric else "") for i, h in enumerate(head)])
-    return Markup(f'<table class="{css}"><thead><tr>{cells}</tr></thead><tbody>{join(list(rows))}</tbody></table>')
+    return Markup(f'<table class="{escape(css)}"><thead><tr>{cells}</tr></thead>'
+                  f'<tbody>{join(list(rows))}</tbody></table>')
 
 
 def _row(cells: Sequence[tuple[object, str]], **attrs: object) -> Markup:
@@ -168,12 +169,9 @@ def _every_day(report: CampaignReport, zone: ZoneInfo) -> list[DayAirtime]:
 
 def _days(report: CampaignReport, zone: ZoneInfo) -> Markup:
     days = _every_day(report, zone)
-    missed_seconds = report.totals.missed_seconds / report.totals.missed if report.totals.missed else 0.0
     divisor, unit = _unit(max((d.seconds for d in days), default=0.0))
     labels = [f"{d.date[8:10]}/{d.date[5:7]}" for d in days]
     lines = [(SHOWN, [d.seconds / divisor for d in days])]
-    if report.totals.missed:  # the missed line, at the campaign's average missed slot length
-        lines.append((MISSED, [d.missed * missed_seconds / divisor for d in days]))
     if not any(d.slots or d.missed for d in days):
         labels = []  # nothing was shown: the chart says so rather than draw a flat line
     chart = line_chart(labels, lines, title=f"Thời lượng phát theo ngày ({unit})", value_label=_in(unit))
@@ -281,24 +279,24 @@ async def report_page(request: Request, campaign_id: str,
     who = await _reader(request)
     if who is None:
         return _to_login()
-    if not campaign_id.isdigit():
+    if not (campaign_id.isascii() and campaign_id.isdigit()):
         return _not_found(who, campaign_id)
     now: datetime = request.app.state.clock()
     async with request.app.state.sessionmaker() as session:
         try:
-            report = await campaign_report(session, int(campaign_id), start=None, end=None, now=now)
+            campaign = await campaigns.get(session, int(campaign_id), include_deleted=True)
         except ResourceNotFound:
             return _not_found(who, campaign_id)
-        zone = ZoneInfo(report.timezone)
+        zone = ZoneInfo(campaign.timezone)
         try:
             start, end = _period(from_, to, zone)
         except ValueError:
+            report = await campaign_report(session, campaign.id, start=None, end=None, now=now)
             return page("report.html", title=TITLE, status=422, nav=_nav(who, ""), body_class="report",
                         stylesheet="report.css", tools=_tools(report, zone), head=Markup(""), sign=Markup(""),
                         sections=tag("p", f"“{from_ or ''} → {to or ''}” không phải khoảng ngày hợp lệ "
                                           "(YYYY-MM-DD, 2000–2099, từ ngày trước đến ngày sau).", class_="empty"))
-        if start is not None or end is not None:
-            report = await campaign_report(session, report.campaign_id, start=start, end=end, now=now)
+        report = await campaign_report(session, campaign.id, start=start, end=end, now=now)
     return page("report.html", title=f"{TITLE}: {report.name}", nav=_nav(who, ""), body_class="report",
                 stylesheet="report.css", tools=_tools(report, zone), head=_head(report, zone),
                 sections=join([_overview(report, zone, now), _slogans(report), _boards(report), _days(report, zone),

@@ -78,7 +78,7 @@ async def test_sign_in_first_and_unknown_campaigns(client: httpx.AsyncClient, ke
     anonymous = await client.get(f"/ui/reports/{c}")
     assert anonymous.status_code == 303 and anonymous.headers["location"] == "/ui/login"
     cookie = await cookie_for(client, keys.operator)
-    for missing in ("99999", "abc", "0"):
+    for missing in ("99999", "abc", "0", "١٢", "9" * 30):
         page = await client.get(f"/ui/reports/{missing}", headers=cookie)
         assert page.status_code == 404, missing
         assert "Không có đợt tuyên truyền" in page.text
