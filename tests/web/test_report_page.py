@@ -12,6 +12,7 @@ from displayd.config import Settings
 from tests.conftest import Keys
 from tests.factories import Factory
 from tests.logbook.test_report import log_of_two_boards, report
+from tests.logbook.test_rotations_api import slot_rows, write
 from tests.web.test_pages import session_cookie, sign_in, with_cookie
 
 
@@ -92,3 +93,28 @@ async def test_the_plan_links_to_the_report(client: httpx.AsyncClient, keys: Key
     assert f'href="/ui/reports/{c}"' in plan.text
     css = await client.get("/ui/static/report.css")
     assert css.status_code == 200 and "@page { size: A4;" in css.text
+
+
+async def test_many_boards_and_a_long_period(client: httpx.AsyncClient, keys: Keys, factory: Factory,
+                                             settings: Settings) -> None:
+    ids = await factory.approved_ids()
+    c = (await factory.campaign(starts_at="2024-01-01T00:00:00+07:00", ends_at="2025-01-01T00:00:00+07:00"))["id"]
+    rows = []
+    for n in range(45):  # boards 40..44 failed every push: the chart keeps the 40 weakest
+        rows += slot_rows(f"bang-{n:02d}", c, ids, 0, 4, status="failed" if n >= 40 else "delivered")
+    await write(settings, rows)
+    html = (await client.get(f"/ui/reports/{c}", headers=await cookie_for(client, keys.operator))).text
+    boards_chart = re.search(r'<svg [^>]*class="chart bars boards".*?</svg>', html, re.S)
+    assert boards_chart
+    charted = re.findall(r'<g class="row" data-key="([^"]+)"', boards_chart.group(0))
+    assert len(charted) == 40 and {f"bang-{n}" for n in range(40, 45)} <= set(charted)
+    assert "40 bảng có tỷ lệ thấp nhất trong 45 bảng" in html
+    assert len(re.findall(r'<tr data-board="', html)) == 45  # the table has them all
+    # 01/01 to 07/05 (the fake clock): 128 days on the chart, by month in the table.
+    days_chart = re.search(r'<svg [^>]*class="chart lines".*?</svg>', html, re.S)
+    assert days_chart
+    points = re.search(r'<polyline points="([^"]+)"', days_chart.group(0))
+    assert points and len(points.group(1).split()) == 128
+    months = re.findall(r'<td class="day">(\d\d/2024)</td>', html)
+    assert months == ["01/2024", "02/2024", "03/2024", "04/2024", "05/2024"]
+    assert cell(html, 'data-total="seconds"', "n") == "5.400"  # 45 boards × 4 slots × 30 s
