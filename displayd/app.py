@@ -46,6 +46,7 @@ from displayd.live.poll import PollPath
 from displayd.live.recorder import PollRecorder
 from displayd.live.watch import Live
 from displayd.logbook.endpoints import router as logbook_router
+from displayd.logbook.report_endpoints import router as report_router
 from displayd.metrics import Metrics, metrics_registry
 from displayd.metrics import router as metrics_router
 from displayd.runtime import Clock, Runtime, runtime_of
@@ -82,6 +83,7 @@ def create_app(settings: Settings, *, clock: Clock = utc_now) -> FastAPI:
     app.include_router(campaigns_router)
     app.include_router(boards_router)
     app.include_router(logbook_router)
+    app.include_router(report_router)
     app.include_router(audit_router)
     app.include_router(keys_router)
     app.include_router(web_router)

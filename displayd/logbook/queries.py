@@ -108,22 +108,26 @@ class _Totals:
         self.polled += int(row.polled or 0)
 
 
+def _measures(dialect: str) -> list[Any]:
+    """The sums `_Totals` reads, over the rows of a group (joined to their board)."""
+    given = Rotation.push_status != "missed"
+    return [
+        func.sum(case((given, 1), else_=0)).label("slots"),
+        func.sum(case((given, _seconds(dialect)), else_=0)).label("seconds"),
+        func.sum(case((Rotation.push_status == "missed", 1), else_=0)).label("missed"),
+        func.sum(case((Rotation.push_status != "not_pushed", 1), else_=0)).label("for_push"),
+        func.sum(case((Rotation.push_status == "delivered", 1), else_=0)).label("delivered"),
+        func.sum(case((Board.delivery.in_(POLLED), 1), else_=0)).label("for_poll"),
+        func.sum(case((Rotation.first_polled_at.is_not(None), 1), else_=0)).label("polled"),
+    ]
+
+
 async def airtime(session: AsyncSession, where: RotationFilter, *, by: str, timezone: str) -> list[AirtimeRow]:
     """Totals per slogan, board or local day (days by the hour a slot starts in, in `timezone`)."""
     dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
-    given = Rotation.push_status != "missed"
     group = {"slogan": Rotation.slogan_id, "board": Rotation.board_id, "day": _hour(dialect)}[by]
     query = (
-        select(
-            group.label("group"),
-            func.sum(case((given, 1), else_=0)).label("slots"),
-            func.sum(case((given, _seconds(dialect)), else_=0)).label("seconds"),
-            func.sum(case((Rotation.push_status == "missed", 1), else_=0)).label("missed"),
-            func.sum(case((Rotation.push_status != "not_pushed", 1), else_=0)).label("for_push"),
-            func.sum(case((Rotation.push_status == "delivered", 1), else_=0)).label("delivered"),
-            func.sum(case((Board.delivery.in_(POLLED), 1), else_=0)).label("for_poll"),
-            func.sum(case((Rotation.first_polled_at.is_not(None), 1), else_=0)).label("polled"),
-        )
+        select(group.label("group"), *_measures(dialect))
         .select_from(Rotation)
         .join(Board, Board.id == Rotation.board_id, isouter=True)
         .group_by(group)
@@ -157,3 +161,30 @@ async def _labels(session: AsyncSession, by: str, keys: list[str]) -> dict[str, 
         rows = await session.execute(select(Board.id, Board.name).where(Board.id.in_(keys)))
         return {r.id: r.name for r in rows}
     return {}
+
+
+@dataclass(frozen=True, slots=True)
+class Summary:
+    """The airtime figures over everything a filter matches, and the time missed."""
+
+    slots: int
+    seconds: float
+    missed: int
+    missed_seconds: float  # the durations of the slots that passed while displayd was down
+    delivered_ratio: float | None
+    polled_ratio: float | None
+
+
+async def summary(session: AsyncSession, where: RotationFilter) -> Summary:
+    """`airtime`'s figures in one row for the whole filter (ratios of the sums, not of the groups)."""
+    dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
+    missed_seconds = func.sum(case((Rotation.push_status == "missed", _seconds(dialect)), else_=0))
+    query = (select(*_measures(dialect), missed_seconds.label("missed_seconds"))
+             .select_from(Rotation).join(Board, Board.id == Rotation.board_id, isouter=True))
+    row = (await session.execute(where.apply(query))).one()
+    t = _Totals()
+    t.add(row)
+    return Summary(slots=t.slots, seconds=round(t.seconds, 3), missed=t.missed,
+                   missed_seconds=round(float(row.missed_seconds or 0), 3),
+                   delivered_ratio=round(t.delivered / t.for_push, 4) if t.for_push else None,
+                   polled_ratio=round(t.polled / t.for_poll, 4) if t.for_poll else None)

@@ -4,6 +4,7 @@
 - `session`: the HttpOnly session cookie and the same-origin check on form posts
 - `render`: `string.Template` pages with every value escaped
 - `plan`: this week's plan per campaign, pure arithmetic
+- `report`: the campaign report page (`/ui/reports/{id}`), with `charts` (SVG) and `vi` (number formats)
 """
 
 from __future__ import annotations
@@ -11,8 +12,10 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from displayd.web.pages import router as pages_router
+from displayd.web.report import router as report_router
 
 router = APIRouter(include_in_schema=False)
 router.include_router(pages_router)
+router.include_router(report_router)
 
 __all__ = ["router"]

@@ -37,6 +37,7 @@ STATIC = Path(__file__).parent / "static"
 ASSETS = {
     "ui.css": "text/css; charset=utf-8",
     "player.css": "text/css; charset=utf-8",
+    "report.css": "text/css; charset=utf-8",
     "common.js": "text/javascript; charset=utf-8",
     "dashboard.js": "text/javascript; charset=utf-8",
     "log.js": "text/javascript; charset=utf-8",
@@ -168,7 +169,7 @@ def _plan_section(plan: CampaignWeek) -> Markup:
     return Markup(
         f'<section class="plan" data-campaign="{plan.id}">'
         f'<h2>{tag("span", plan.name)} {tag("span", STATES.get(plan.state, plan.state), class_="state " + plan.state)}'
-        f'</h2><dl>{dl}</dl>'
+        f'</h2><dl>{dl}</dl>{tag("a", "Báo cáo kết quả", href=f"/ui/reports/{plan.id}", class_="report-link")}'
         f'<div class="cols"><div><h3>Danh sách khẩu hiệu (trọng số)</h3><ol>{playlist}</ol>'
         f'{tag("p", "Vòng luân phiên: " + cycle, class_="cycle")}</div>'
         f'<div><h3>Tuần {tag("span", plan.week)}</h3><table class="days"><thead><tr><th>Ngày</th>'

@@ -59,6 +59,11 @@ async def _revoke(f: Factory, n: int) -> tuple[str, Any]:
     return f"/api/v1/keys/{made['id']}/revoke", None
 
 
+async def _report(f: Factory, n: int) -> tuple[str, Any]:
+    campaign = await f.campaign(name=f"Đợt {n}")
+    return f"/api/v1/reports/campaigns/{campaign['id']}", None
+
+
 async def _fixed(url: str, body: Any = None) -> tuple[str, Any]:
     return url, body
 
@@ -92,6 +97,7 @@ MATRIX: dict[tuple[str, str], Case] = {
         f, n, "/schedule?from=2024-05-07T00:00:00Z&to=2024-05-07T01:00:00Z")),
     ("GET", "/api/v1/rotations"): Case(ALL, lambda f, n: _fixed("/api/v1/rotations")),
     ("GET", "/api/v1/reports/airtime"): Case(ALL, lambda f, n: _fixed("/api/v1/reports/airtime?by=day")),
+    ("GET", "/api/v1/reports/campaigns/{campaign_id}"): Case(ALL, _report),
     ("GET", "/api/v1/audit"): Case(ADMIN, lambda f, n: _fixed("/api/v1/audit")),
     ("GET", "/api/v1/keys"): Case(ADMIN, lambda f, n: _fixed("/api/v1/keys")),
     ("POST", "/api/v1/keys"): Case(ADMIN, lambda f, n: _fixed("/api/v1/keys", {"name": f"Khoá {n}",
