@@ -8,7 +8,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import Annotated, Generic, TypeVar
 
 from pydantic import AfterValidator, AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field, Strict
 
@@ -74,3 +74,16 @@ NO_CONTROLS = r"^[^\x00-\x1f\x7f]*$"
 
 LIMIT_DESCRIPTION = "Items per page, 1..1000 (default 100)."
 CURSOR_DESCRIPTION = "`next_cursor` of the previous page."
+
+
+T = TypeVar("T")
+
+
+class Page(BaseModel, Generic[T]):
+    """One page of a list: `items` in the list's order and the cursor for the next page.
+
+        Page[SloganOut](items=[…], next_cursor="eyJpZCI6MTAwfQ")   # every list answers this shape
+    """
+
+    items: list[T] = Field(description="This page's items, in the list's order.")
+    next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null at the end.")

@@ -14,7 +14,7 @@ from displayd.auth.roles import Permission, Principal
 from displayd.db.models import ApiKey
 from displayd.deps import Authorize, Now, SessionDep
 from displayd.http import decode_cursor, keyset_page
-from displayd.schemas import CURSOR_DESCRIPTION, DB_INT_MAX, LIMIT_DESCRIPTION, NO_CONTROLS, StrictModel
+from displayd.schemas import CURSOR_DESCRIPTION, DB_INT_MAX, LIMIT_DESCRIPTION, NO_CONTROLS, Page, StrictModel
 
 router = APIRouter(prefix="/api/v1/audit", tags=["audit"])
 keys_router = APIRouter(prefix="/api/v1/keys", tags=["keys"])
@@ -37,11 +37,7 @@ class AuditEventOut(BaseModel):
     detail: str | None = Field(description="Free text, e.g. a retirement reason.")
 
 
-class AuditPage(BaseModel):
-    """One page of audit events, newest first."""
-
-    items: list[AuditEventOut] = Field(description="Events, newest first.")
-    next_cursor: str | None = Field(description="Pass as `cursor` for older events; null at the end.")
+AuditPage = Page[AuditEventOut]
 
 
 def Filter(max_length: int, description: str) -> Any:  # noqa: N802 - used like Query
@@ -91,11 +87,7 @@ class KeyCreate(StrictModel):
     role: Literal["admin", "editor", "approver", "operator"] = Field(description="What the key may do.")
 
 
-class KeyPage(BaseModel):
-    """One page of keys, by id."""
-
-    items: list[KeyOut] = Field(description="Keys, revoked ones too, by id.")
-    next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null at the end.")
+KeyPage = Page[KeyOut]
 
 
 def _out(row: ApiKey) -> KeyOut:

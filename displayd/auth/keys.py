@@ -32,6 +32,7 @@ from displayd import changes
 from displayd.auth import audit, sessions
 from displayd.auth.roles import Principal, Role
 from displayd.catalog.text import normalise_text
+from displayd.db import repository
 from displayd.db.models import ApiKey
 from displayd.errors import Conflict, InvalidInput, ResourceNotFound
 from displayd.protocol import KEY_PREFIX
@@ -84,10 +85,7 @@ async def create_key(
 
 async def list_keys(session: AsyncSession, *, limit: int, after_id: int | None = None) -> list[ApiKey]:
     """Every key, revoked ones too (by id)."""
-    query = select(ApiKey).order_by(ApiKey.id).limit(limit)
-    if after_id is not None:
-        query = query.where(ApiKey.id > after_id)
-    return list(await session.scalars(query))
+    return await repository.keyset(session, ApiKey, limit=limit, after=after_id)
 
 
 async def revoke_key(session: AsyncSession, key_id: int, *, actor: Principal, now: datetime) -> ApiKey:
@@ -96,11 +94,9 @@ async def revoke_key(session: AsyncSession, key_id: int, *, actor: Principal, no
     The change version moves with it, so every process empties its key cache: the key stops
     working everywhere within `change_poll_seconds` (at once on this process).
     """
-    row = None
-    if 0 < key_id <= DB_INT_MAX:
-        row = await session.scalar(select(ApiKey).where(ApiKey.id == key_id).with_for_update())
-    if row is None:
+    if not 0 < key_id <= DB_INT_MAX:  # no such row; PostgreSQL would refuse the number itself
         raise ResourceNotFound("key", key_id)
+    row = await repository.get_by_id(session, ApiKey, key_id, for_update=True, kind="key")
     if row.revoked_at is not None:
         raise Conflict(f"key {row.id} was already revoked at {row.revoked_at.isoformat()}")
     before = described(row)

@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from displayd.schemas import StrictModel
+from displayd.schemas import Page, StrictModel
 
 Delivery = Literal["push", "poll", "both"]
 Charset = Literal["utf-8", "ascii"]
@@ -118,11 +118,7 @@ class Credentials(BaseModel):
     secret: str = Field(description="Push signing secret. Shown once.")
 
 
-class BoardPage(BaseModel):
-    """One page of boards."""
-
-    items: list[BoardOut] = Field(description="Boards, by id.")
-    next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null at the end.")
+BoardPage = Page[BoardOut]
 
 
 class PlannedSlot(BaseModel):

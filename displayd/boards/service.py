@@ -25,6 +25,7 @@ from displayd.auth.roles import Principal
 from displayd.boards.schemas import SLUG
 from displayd.boards.urls import Network, check_endpoint
 from displayd.catalog.text import normalise_text
+from displayd.db import repository
 from displayd.db.models import Board, BoardHealth
 from displayd.errors import Conflict, InvalidInput, ResourceNotFound
 from displayd.keyring import board_secret
@@ -70,20 +71,11 @@ def _new_credentials(board: Board, master: bytes) -> tuple[str, str]:
 async def get(session: AsyncSession, board_id: str, *, for_update: bool = False) -> Board:
     if not _SLUG.fullmatch(board_id):  # never a board's id; PostgreSQL refuses a NUL byte outright
         raise ResourceNotFound("board", board_id)
-    query = select(Board).where(Board.id == board_id, Board.deleted_at.is_(None))
-    if for_update:
-        query = query.with_for_update()
-    board = await session.scalar(query)
-    if board is None:
-        raise ResourceNotFound("board", board_id)
-    return board
+    return await repository.get_by_id(session, Board, board_id, for_update=for_update)
 
 
 async def list_boards(session: AsyncSession, *, limit: int, after_id: str | None = None) -> list[Board]:
-    query = select(Board).where(Board.deleted_at.is_(None)).order_by(Board.id).limit(limit)
-    if after_id is not None:
-        query = query.where(Board.id > after_id)
-    return list(await session.scalars(query))
+    return await repository.keyset(session, Board, limit=limit, after=after_id)
 
 
 async def health_of(session: AsyncSession, board_ids: Sequence[str]) -> dict[str, BoardHealth]:

@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, BaseModel, Field
 
 from displayd import rotation
-from displayd.schemas import DB_INT_MAX, SPAN, BoundedUTCDatetime, StrictModel
+from displayd.schemas import DB_INT_MAX, SPAN, BoundedUTCDatetime, Page, StrictModel
 
 DEFAULT_TIMEZONE = "Asia/Ho_Chi_Minh"
 # The characters of IANA names (`America/Argentina/Buenos_Aires`, `Etc/GMT+7`); anything else,
@@ -103,8 +103,4 @@ class CampaignOut(BaseModel):
     updated_at: datetime = Field(description="Last change (UTC).")
 
 
-class CampaignPage(BaseModel):
-    """One page of campaigns."""
-
-    items: list[CampaignOut] = Field(description="Campaigns, by id.")
-    next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null at the end.")
+CampaignPage = Page[CampaignOut]

@@ -18,6 +18,7 @@ from displayd.auth import audit
 from displayd.auth.roles import Principal
 from displayd.catalog import service as catalog
 from displayd.catalog.text import normalise_text
+from displayd.db import repository
 from displayd.db.models import Board, Campaign
 from displayd.errors import Conflict, InvalidInput, ResourceNotFound
 from displayd.live.plan import build_spec, spec_fields, switch_time
@@ -113,22 +114,12 @@ async def get(session: AsyncSession, campaign_id: int, *, for_update: bool = Fal
               include_deleted: bool = False) -> Campaign:
     if not 0 < campaign_id <= DB_INT_MAX:  # no such row; PostgreSQL would refuse the number itself
         raise ResourceNotFound("campaign", campaign_id)
-    query = select(Campaign).where(Campaign.id == campaign_id)
-    if not include_deleted:
-        query = query.where(Campaign.deleted_at.is_(None))
-    if for_update:
-        query = query.with_for_update()
-    campaign = await session.scalar(query)
-    if campaign is None:
-        raise ResourceNotFound("campaign", campaign_id)
-    return campaign
+    return await repository.get_by_id(session, Campaign, campaign_id, for_update=for_update,
+                                      include_deleted=include_deleted)
 
 
 async def list_campaigns(session: AsyncSession, *, limit: int, after_id: int | None = None) -> list[Campaign]:
-    query = select(Campaign).where(Campaign.deleted_at.is_(None)).order_by(Campaign.id).limit(limit)
-    if after_id is not None:
-        query = query.where(Campaign.id > after_id)
-    return list(await session.scalars(query))
+    return await repository.keyset(session, Campaign, limit=limit, after=after_id)
 
 
 async def all_live(session: AsyncSession) -> list[Campaign]:

@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from displayd.schemas import StrictModel
+from displayd.schemas import Page, StrictModel
 
 SloganStatus = Literal["draft", "approved", "retired"]
 
@@ -68,8 +68,4 @@ class SloganOut(BaseModel):
     retire_reason: str | None = Field(description="Why it was retired.")
 
 
-class SloganPage(BaseModel):
-    """One page of slogans."""
-
-    items: list[SloganOut] = Field(description="Slogans, by id.")
-    next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null at the end.")
+SloganPage = Page[SloganOut]

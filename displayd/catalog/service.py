@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -23,6 +23,7 @@ from displayd import changes
 from displayd.auth import audit
 from displayd.auth.roles import Principal
 from displayd.catalog.text import normalise_text
+from displayd.db import repository
 from displayd.db.models import Slogan
 from displayd.errors import Conflict, ContentChanged, InvalidInput, NotPermitted, ResourceNotFound
 from displayd.rotation import text_hash
@@ -59,13 +60,7 @@ def _optional_text(value: str | None, field: str, max_length: int) -> str | None
 async def get(session: AsyncSession, slogan_id: int, *, for_update: bool = False) -> Slogan:
     if not 0 < slogan_id <= DB_INT_MAX:  # no such row; PostgreSQL would refuse the number itself
         raise ResourceNotFound("slogan", slogan_id)
-    query = select(Slogan).where(Slogan.id == slogan_id)
-    if for_update:
-        query = query.with_for_update()
-    slogan = await session.scalar(query)
-    if slogan is None:
-        raise ResourceNotFound("slogan", slogan_id)
-    return slogan
+    return await repository.get_by_id(session, Slogan, slogan_id, for_update=for_update)
 
 
 async def find_by_text(session: AsyncSession, text: str) -> Slogan | None:
@@ -76,19 +71,17 @@ async def list_slogans(
     session: AsyncSession, *, limit: int, after_id: int | None = None,
     status: str | None = None, q: str | None = None,
 ) -> list[Slogan]:
-    query = select(Slogan).order_by(Slogan.id).limit(limit)
-    if after_id is not None:
-        query = query.where(Slogan.id > after_id)
+    where: list[ColumnElement[bool]] = []
     if status is not None:
-        query = query.where(Slogan.status == status)
+        where.append(Slogan.status == status)
     if q:
         needle = normalise_text(q, field="q", max_length=280).lower()
         # lower() of Vietnamese works in Python and PostgreSQL; SQLite's lower() is ASCII-only,
         # so match both the lowered and the original spelling there.
         # autoescape: `%`, `_` and `\` in q are text to find, not LIKE wildcards or an escape.
-        query = query.where(func.lower(Slogan.text).contains(needle, autoescape=True)
-                            | Slogan.text.contains(q.strip(), autoescape=True))
-    return list(await session.scalars(query))
+        where.append(func.lower(Slogan.text).contains(needle, autoescape=True)
+                     | Slogan.text.contains(q.strip(), autoescape=True))
+    return await repository.keyset(session, Slogan, limit=limit, after=after_id, where=where)
 
 
 async def _ensure_unique(session: AsyncSession, text: str, *, except_id: int | None = None) -> None:

@@ -7,6 +7,8 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
+from displayd.schemas import Page
+
 PushStatus = Literal["pending", "delivered", "failed", "skipped", "missed", "not_pushed"]
 
 
@@ -30,11 +32,7 @@ class RotationOut(BaseModel):
     first_polled_at: datetime | None = Field(description="When the board first polled this content (UTC).")
 
 
-class RotationPage(BaseModel):
-    """One page of the rotation log."""
-
-    items: list[RotationOut] = Field(description="Rows in the order they were recorded.")
-    next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null at the end.")
+RotationPage = Page[RotationOut]
 
 
 class AirtimeRow(BaseModel):
