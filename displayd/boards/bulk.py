@@ -178,14 +178,14 @@ async def apply(session: AsyncSession, rows: Sequence[tuple[int, BoardCreate]], 
                 await service.check_delivery(board, networks)
                 session.add(board)
                 audit.record(session, actor=actor, action="board.create", entity_type="board",
-                             entity_id=board.id, after=service.snapshot(board), now=now)
+                             entity_id=board.id, after=service.audit_view(board), now=now)
                 result.created.append(NewCredentials(board.id, token, secret))
             else:
-                before = service.snapshot(board)
+                before = service.audit_view(board)
                 service.apply_changes(board, {k: v for k, v in data.items() if k != "id"}, now=now)
                 await service.check_delivery(board, networks)
                 audit.record(session, actor=actor, action="board.update", entity_type="board",
-                             entity_id=board.id, before=before, after=service.snapshot(board), now=now)
+                             entity_id=board.id, before=before, after=service.audit_view(board), now=now)
                 result.updated.append(board.id)
         except DisplaydError as exc:  # same status and code, the line in front
             exc.detail = f"{unit} {line}: {exc.detail}"

@@ -34,7 +34,7 @@ from displayd.protocol import BOARD_TOKEN_PREFIX, PUSHED
 _SLUG = re.compile(SLUG)
 
 
-def snapshot(board: Board) -> dict[str, Any]:
+def audit_view(board: Board) -> dict[str, Any]:
     """The board as the audit log keeps it (never credentials)."""
     return {
         "name": board.name, "location": board.location, "groups": list(board.groups),
@@ -141,7 +141,7 @@ async def create(
     except IntegrityError:
         raise Conflict(f"board {data['id']} already exists") from None
     audit.record(session, actor=actor, action="board.create", entity_type="board", entity_id=board.id,
-                 after=snapshot(board), now=now)
+                 after=audit_view(board), now=now)
     await changes.touch(session)
     return board, token, secret
 
@@ -151,11 +151,11 @@ async def update(
     networks: Sequence[Network],
 ) -> Board:
     board = await get(session, board_id, for_update=True)
-    before = snapshot(board)
+    before = audit_view(board)
     apply_changes(board, data, now=now)
     await check_delivery(board, networks)
     audit.record(session, actor=actor, action="board.update", entity_type="board", entity_id=board.id,
-                 before=before, after=snapshot(board), now=now)
+                 before=before, after=audit_view(board), now=now)
     await changes.touch(session)
     return board
 
@@ -164,7 +164,7 @@ async def delete(session: AsyncSession, board_id: str, *, actor: Principal, now:
     board = await get(session, board_id, for_update=True)
     board.deleted_at = board.updated_at = now
     audit.record(session, actor=actor, action="board.delete", entity_type="board", entity_id=board.id,
-                 before=snapshot(board), now=now)
+                 before=audit_view(board), now=now)
     await changes.touch(session)
 
 

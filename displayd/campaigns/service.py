@@ -37,7 +37,7 @@ def state(campaign: Campaign, now: datetime) -> str:
     return "running" if now < campaign.ends_at else "ended"
 
 
-def snapshot(campaign: Campaign) -> dict[str, Any]:
+def audit_view(campaign: Campaign) -> dict[str, Any]:
     """The campaign as the audit log keeps it."""
     return {"name": campaign.name, "paused": campaign.paused, **spec_fields(campaign)}
 
@@ -142,7 +142,7 @@ async def create(session: AsyncSession, *, actor: Principal, now: datetime, data
     session.add(campaign)
     await session.flush()
     audit.record(session, actor=actor, action="campaign.create", entity_type="campaign",
-                 entity_id=campaign.id, after=snapshot(campaign), now=now)
+                 entity_id=campaign.id, after=audit_view(campaign), now=now)
     await changes.touch(session)
     return campaign
 
@@ -151,7 +151,7 @@ async def update(
     session: AsyncSession, campaign_id: int, *, actor: Principal, now: datetime, data: dict[str, Any]
 ) -> Campaign:
     campaign = await get(session, campaign_id, for_update=True)
-    before = snapshot(campaign)
+    before = audit_view(campaign)
     live_fields = spec_fields(campaign)
     if data.get("name") is not None:
         campaign.name = normalise_text(data["name"], field="name", max_length=200)
@@ -172,7 +172,7 @@ async def update(
         await changes.touch(session)
     campaign.updated_at = now
     audit.record(session, actor=actor, action="campaign.update", entity_type="campaign",
-                 entity_id=campaign.id, before=before, after=snapshot(campaign), now=now)
+                 entity_id=campaign.id, before=before, after=audit_view(campaign), now=now)
     return campaign
 
 
@@ -196,10 +196,10 @@ async def set_paused(
     campaign = await get(session, campaign_id, for_update=True)
     if campaign.paused == paused:
         raise Conflict(f"campaign {campaign.id} is already {'paused' if paused else 'running'}")
-    before = snapshot(campaign)
+    before = audit_view(campaign)
     campaign.paused, campaign.updated_at = paused, now
     audit.record(session, actor=actor, action="campaign.pause" if paused else "campaign.resume",
-                 entity_type="campaign", entity_id=campaign.id, before=before, after=snapshot(campaign), now=now)
+                 entity_type="campaign", entity_id=campaign.id, before=before, after=audit_view(campaign), now=now)
     await changes.touch(session)
     return campaign
 
@@ -209,5 +209,5 @@ async def delete(session: AsyncSession, campaign_id: int, *, actor: Principal, n
     campaign = await get(session, campaign_id, for_update=True)
     campaign.deleted_at = campaign.updated_at = now
     audit.record(session, actor=actor, action="campaign.delete", entity_type="campaign",
-                 entity_id=campaign.id, before=snapshot(campaign), now=now)
+                 entity_id=campaign.id, before=audit_view(campaign), now=now)
     await changes.touch(session)

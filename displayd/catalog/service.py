@@ -34,7 +34,7 @@ DRAFT, APPROVED, RETIRED = "draft", "approved", "retired"
 log = logging.getLogger("displayd.catalog")
 
 
-def snapshot(slogan: Slogan) -> dict[str, Any]:
+def audit_view(slogan: Slogan) -> dict[str, Any]:
     """The slogan as the audit log keeps it."""
     return {
         "text": slogan.text, "number": slogan.number, "source": slogan.source,
@@ -116,7 +116,7 @@ async def create(
     session.add(slogan)
     await _flush_unique(session)
     audit.record(session, actor=actor, action=action, entity_type="slogan",
-                 entity_id=slogan.id, after=snapshot(slogan), now=now)
+                 entity_id=slogan.id, after=audit_view(slogan), now=now)
     return slogan
 
 
@@ -127,7 +127,7 @@ async def update(
     if slogan.status != DRAFT:
         raise Conflict(f"slogan {slogan.id} is {slogan.status}; only drafts can be edited "
                        "(a correction is a new slogan)")
-    before = snapshot(slogan)
+    before = audit_view(slogan)
     if changes_.get("text") is not None:
         text = normalise_text(changes_["text"])
         if text != slogan.text:
@@ -145,7 +145,7 @@ async def update(
     slogan.updated_at = now
     await _flush_unique(session)
     audit.record(session, actor=actor, action="slogan.update", entity_type="slogan",
-                 entity_id=slogan.id, before=before, after=snapshot(slogan), now=now)
+                 entity_id=slogan.id, before=before, after=audit_view(slogan), now=now)
     return slogan
 
 
@@ -173,12 +173,12 @@ async def approve(
     if content_hash != slogan.content_hash:
         raise ContentChanged(f"slogan {slogan.id} changed since it was reviewed: its content_hash is now "
                              f"{slogan.content_hash}; read it again before approving")
-    before = snapshot(slogan)
+    before = audit_view(slogan)
     slogan.status, slogan.approved_by, slogan.approved_at = APPROVED, actor.name, now
     slogan.approval_reference = _optional_text(reference, "reference", 200)
     slogan.updated_at = now
     audit.record(session, actor=actor, action="slogan.approve", entity_type="slogan",
-                 entity_id=slogan.id, before=before, after=snapshot(slogan), now=now)
+                 entity_id=slogan.id, before=before, after=audit_view(slogan), now=now)
     return slogan
 
 
@@ -190,12 +190,12 @@ async def retire(
     if slogan.status == RETIRED:
         raise Conflict(f"slogan {slogan.id} is already retired")
     reason = normalise_text(reason, field="reason", max_length=500)
-    before = snapshot(slogan)
+    before = audit_view(slogan)
     slogan.status, slogan.retired_by, slogan.retired_at = RETIRED, actor.name, now
     slogan.retire_reason = reason
     slogan.updated_at = now
     audit.record(session, actor=actor, action="slogan.retire", entity_type="slogan",
-                 entity_id=slogan.id, before=before, after=snapshot(slogan), now=now)
+                 entity_id=slogan.id, before=before, after=audit_view(slogan), now=now)
     await changes.touch(session)
     log.info("slogan %d retired by %s", slogan.id, actor.name, extra={
         "event": "retirement", "slogan_id": slogan.id, "actor": actor.name, "reason": reason})
