@@ -1,1 +1,2 @@
-"""Boards: their settings and credentials, health, what each shows now and will show."""
+"""Boards: their settings and credentials (`service`, `urls`), bulk import (`bulk`), health,
+and the `/boards` endpoints; what each shows is answered from `displayd.live`."""

@@ -1,1 +1,2 @@
-"""Storage: declarative base, models, engines and sessions, migrations."""
+"""Storage: declarative base, models, engines and sessions, shared queries (`repository`),
+migrations, and `db copy` between databases (`copy`)."""

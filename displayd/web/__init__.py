@@ -1,9 +1,10 @@
 """The operators' dashboard (`/ui`) and the web player (`/play/{id}`): pages, assets, sessions.
 
 - `pages`: the routes (sign-in, dashboard, rotation log, week plan, player, static files)
-- `session`: the HttpOnly session cookie and the same-origin check on form posts
+- `session`: the server-side session's cookie and the same-origin check on form posts
 - `render`: `string.Template` pages with every value escaped
-- `plan`: this week's plan per campaign, pure arithmetic
+- `plan`: any week's plan per campaign, pure arithmetic
+- `docs`: `/docs` and `/redoc`, served offline from vendored files
 - `report`: the campaign report page (`/ui/reports/{id}`), with `charts` (SVG) and `vi` (number formats)
 """
 
