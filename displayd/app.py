@@ -33,8 +33,9 @@ from displayd.boards.bulk import MAX_BODY_BYTES as BULK_BODY_BYTES
 from displayd.boards.endpoints import router as boards_router
 from displayd.campaigns.endpoints import router as campaigns_router
 from displayd.catalog.endpoints import router as slogans_router
+from displayd.changes import ChangeListener
 from displayd.config import Settings
-from displayd.db.session import create_engine, create_sessionmaker
+from displayd.db.session import asyncpg_dsn, create_engine, create_sessionmaker
 from displayd.delivery.dispatch import PUSH_CONCURRENCY, Dispatcher
 from displayd.delivery.leader import leadership_for
 from displayd.delivery.push import Pusher
@@ -115,9 +116,12 @@ async def _start(settings: Settings, clock: Clock, stack: contextlib.AsyncExitSt
     await live.refresh()
     stack.push_async_callback(_quietly, runtime.polls.flush)
     stack.push_async_callback(_quietly, key_cache.flush)
-    for work, name in [(key_cache.run, "key-use"), (runtime.guard.run, "auth-guard"), (runtime.polls.run, "polls"),
-                       (live.watch, "changes")]:
+    for work, name in [(key_cache.run, "key-use"), (runtime.guard.run, "auth-guard"), (runtime.polls.run, "polls")]:
         stack.push_async_callback(_cancel, asyncio.create_task(work(), name=f"displayd-{name}"))
+    # On PostgreSQL another process's change arrives as a notification within milliseconds;
+    # the version row is still compared every change_poll_seconds, there and on SQLite.
+    listener = None if settings.is_sqlite else ChangeListener(asyncpg_dsn(settings.database_url))
+    stack.push_async_callback(_cancel, asyncio.create_task(live.watch(listener), name="displayd-changes"))
     if settings.scheduler_enabled:
         client = make_client(networks=settings.board_networks(), max_connections=PUSH_CONCURRENCY)
         stack.push_async_callback(client.aclose)

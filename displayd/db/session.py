@@ -66,3 +66,11 @@ def create_engine(settings: Settings, **kwargs: Any) -> AsyncEngine:
 
 def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(engine, expire_on_commit=False)
+
+
+def asyncpg_dsn(database_url: str) -> str:
+    """The plain `postgresql://` DSN asyncpg takes, for the connections displayd holds open
+    outside the pool (the scheduler lock, the change listener)."""
+    from sqlalchemy.engine import make_url
+
+    return make_url(database_url).set(drivername="postgresql").render_as_string(hide_password=False)

@@ -21,9 +21,9 @@ from pathlib import Path
 from typing import Protocol
 
 import asyncpg
-from sqlalchemy.engine import make_url
 
 from displayd.config import Settings
+from displayd.db.session import asyncpg_dsn
 
 log = logging.getLogger("displayd.leader")
 
@@ -39,8 +39,7 @@ class Leadership(Protocol):
 
 class PostgresLeadership:
     def __init__(self, database_url: str) -> None:
-        url = make_url(database_url).set(drivername="postgresql")
-        self.dsn = url.render_as_string(hide_password=False)
+        self.dsn = asyncpg_dsn(database_url)
         self.connection: asyncpg.Connection | None = None
         self.held = False
 

@@ -63,15 +63,27 @@ class Live:
     def _count_plan_error(self) -> None:
         self.metrics.plan_errors += 1
 
-    async def watch(self) -> None:
-        while True:
-            await asyncio.sleep(self.poll_seconds)
-            try:
-                async with self.sessionmaker() as session:
-                    version = await changes.current_version(session)
-                if version != self.snapshot.version:
-                    await self.refresh()
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                log.warning("could not check for changes: %s", exc)
+    async def watch(self, listener: changes.ChangeListener | None = None) -> None:
+        """Rebuild when another process moved the change version: at once when `listener`
+        hears of it (PostgreSQL), and in any case within `poll_seconds`."""
+        try:
+            while True:
+                if listener is None:
+                    await asyncio.sleep(self.poll_seconds)
+                else:
+                    await listener.wait(self.poll_seconds)
+                await self._check()
+        finally:
+            if listener is not None:
+                await listener.close()
+
+    async def _check(self) -> None:
+        try:
+            async with self.sessionmaker() as session:
+                version = await changes.current_version(session)
+            if version != self.snapshot.version:
+                await self.refresh()
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            log.warning("could not check for changes: %s", exc)
