@@ -121,11 +121,13 @@ async def settings(backend: str, migrated_urls: dict[str, str]) -> AsyncIterator
 
 
 # Tiers, marked here so that no test has to remember: `db` when a test reaches a database
-# through the fixtures, `process` when its module starts servers, subprocesses or a browser
-# (it imports one of the names below; a plain subprocess, as the
-# determinism test uses, stays fast). `make test-fast` runs what is neither: the pure and
-# unit tests, in seconds; `make test` runs everything.
+# through the fixtures; `process` when its module starts servers or displayd subprocesses
+# (it imports one of the names below; a plain subprocess, as the determinism test uses,
+# stays fast) or it drives Chromium (the browser fixtures of tests/web/conftest.py).
+# `make test-fast` runs what is neither: the pure and unit tests, in seconds; `make test`
+# runs everything.
 DATABASE_FIXTURES = frozenset({"settings", "backend", "migrated_urls", "pg_database"})
+BROWSER_FIXTURES = frozenset({"browser", "chromium"})  # tests/web/conftest.py
 PROCESS_NAMES = frozenset({"run_displayd", "start_server", "servers", "free_port",
                            "async_playwright", "DISPLAYD"})
 
@@ -135,7 +137,8 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         if DATABASE_FIXTURES.intersection(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.db)
         module = getattr(item, "module", None)
-        if module is not None and PROCESS_NAMES.intersection(vars(module)):
+        fixtures = getattr(item, "fixturenames", ())
+        if BROWSER_FIXTURES.intersection(fixtures) or (module is not None and PROCESS_NAMES.intersection(vars(module))):
             item.add_marker(pytest.mark.process)
 
 

@@ -11,23 +11,22 @@ import fnmatch
 import hashlib
 import json
 import tomllib
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from html.parser import HTMLParser
 from pathlib import Path
 from urllib.parse import urljoin, urlsplit
 
 import httpx
 import pytest
-from playwright.async_api import Browser, ConsoleMessage, Request, async_playwright
+from playwright.async_api import Browser, ConsoleMessage, Request
 
 from displayd.web import docs
 from tests.cli import ROOT, run_displayd
 from tests.servers import Server, start_server
+from tests.web.conftest import ARTIFACTS
 
 STATIC = ROOT / "displayd" / "web" / "static"
 VENDOR = STATIC / "vendor"
-CHROMIUM = Path("/usr/bin/chromium")
-ARTIFACTS = ROOT / "test-artifacts"
 WAIT_MS = 20_000
 MEDIA_TYPES = {".js": "text/javascript", ".css": "text/css", ".svg": "image/svg+xml", ".json": "application/json"}
 
@@ -132,27 +131,6 @@ def test_only_the_listed_assets_are_served(server: Server) -> None:
         bundle = http.get("/docs/assets/swagger-ui-bundle.js")
         pinned = json.loads((VENDOR / "manifest.json").read_text())["packages"][0]["files"]
         assert hashlib.sha256(bundle.content).hexdigest() == pinned["swagger-ui/swagger-ui-bundle.js"]["sha256"]
-
-
-@pytest.fixture(scope="module")
-def chromium() -> Path:
-    if not CHROMIUM.exists():
-        pytest.fail(f"{CHROMIUM} is missing: the browser tests drive Debian's Chromium (`make browser` "
-                    "installs it; never `playwright install`)", pytrace=False)
-    ARTIFACTS.mkdir(exist_ok=True)
-    return CHROMIUM
-
-
-@pytest.fixture(scope="module")
-async def browser(chromium: Path) -> AsyncIterator[Browser]:
-    async with async_playwright() as playwright:
-        browser = await playwright.chromium.launch(
-            executable_path=str(chromium),
-            args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"])
-        try:
-            yield browser
-        finally:
-            await browser.close()
 
 
 async def test_both_uis_render_with_nothing_from_another_host(server: Server, browser: Browser) -> None:

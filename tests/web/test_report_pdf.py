@@ -14,19 +14,16 @@ import asyncio
 import re
 import time
 from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from playwright.async_api import Browser, Page, async_playwright
+from playwright.async_api import Browser, Page
 
-from tests.cli import ROOT
 from tests.delivery.boards import FakeBoards, Flaky, Ok
+from tests.web.conftest import ARTIFACTS
 from tests.web.live import Live, populate, prepare
 
-CHROMIUM = Path("/usr/bin/chromium")
-ARTIFACTS = ROOT / "test-artifacts"
 WAIT_MS = 15_000
 # What fits between A4's side margins of the print stylesheet (210 mm - 15 - 12) at 96 px per inch.
 PRINT_WIDTH = round((210 - 27) / 25.4 * 96)
@@ -85,27 +82,6 @@ async def live(tmp_path_factory: pytest.TempPathFactory, boards: FakeBoards) -> 
         yield live
     finally:
         await asyncio.to_thread(live.stop)
-
-
-@pytest.fixture(scope="module")
-def chromium() -> Path:
-    if not CHROMIUM.exists():
-        pytest.fail(f"{CHROMIUM} is missing: the browser tests drive Debian's Chromium (`make browser` "
-                    "installs it; never `playwright install`)", pytrace=False)
-    ARTIFACTS.mkdir(exist_ok=True)
-    return CHROMIUM
-
-
-@pytest.fixture(scope="module")
-async def browser(chromium: Path) -> AsyncIterator[Browser]:
-    async with async_playwright() as playwright:
-        browser = await playwright.chromium.launch(
-            executable_path=str(chromium),
-            args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"])
-        try:
-            yield browser
-        finally:
-            await browser.close()
 
 
 @pytest.fixture
