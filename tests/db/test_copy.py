@@ -42,6 +42,7 @@ async def answers(client: httpx.AsyncClient, keys: Keys, board: dict[str, Any], 
         (f"/api/v1/boards/{board['id']}/schedule", {"from": "2024-05-06T16:00:00Z", "to": "2024-05-06T17:00:00Z"}),
         ("/api/v1/rotations", {"limit": 1000}),
         ("/api/v1/reports/airtime", {"campaign_id": campaign_id, "by": "slogan"}),
+        (f"/api/v1/reports/campaigns/{campaign_id}", {"to": "2024-05-08T00:00:00Z"}),
         ("/api/v1/audit", {}),
     ]
     got: list[Any] = []
