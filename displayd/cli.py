@@ -5,8 +5,7 @@ them down. Output meant for scripts is on stdout (the new key alone on the last 
 progress of long commands and errors go to stderr. Exit status: 1 for an error the command
 explains (a refused setting, a bad file, a database that cannot be reached), 2 for a wrong
 invocation (click's usage errors; `keys revoke` of a key that does not exist or is already
-revoked), 3 when
-`serve` could not start.
+revoked), 3 when `serve` could not start.
 """
 
 from __future__ import annotations
