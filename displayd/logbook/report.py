@@ -126,7 +126,7 @@ class CampaignReport(BaseModel):
     targets: dict[str, Any] = Field(description="Target boards as the campaign names them.")
     paused: bool = Field(description="Whether the campaign is paused now.")
     deleted: bool = Field(description="Whether the campaign has been deleted (its history stays).")
-    totals: ReportTotals = Field(description="The whole campaign over the period.")
+    totals: ReportTotals = Field(description="Totals of the campaign over the period, every board together.")
     slogans: list[SloganAirtime] = Field(description="Its slogans (shown or in the playlist), by number then id.")
     boards: list[BoardDelivery] = Field(description="Boards given the campaign in the period, by id.")
     days: list[DayAirtime] = Field(description="Local days with slots, in order.")
