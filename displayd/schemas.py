@@ -85,5 +85,8 @@ class Page(BaseModel, Generic[T]):
         Page[SloganOut](items=[…], next_cursor="eyJpZCI6MTAwfQ")   # every list answers this shape
     """
 
+    # The parametrised classes (Page[SloganOut]) have no docstring of their own.
+    model_config = ConfigDict(json_schema_extra={"description": "One page of a list and the cursor for the next."})
+
     items: list[T] = Field(description="This page's items, in the list's order.")
     next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null at the end.")
