@@ -34,7 +34,7 @@ run: $(STAMP)
 test: $(STAMP) browser
 	$(BIN)/ruff check displayd tests bench
 	$(BIN)/mypy displayd bench
-	$(BIN)/python -m pytest -q -m "not slow"
+	$(BIN)/python -m pytest -q -m "not slow" -n 2 --dist loadfile
 
 # The pure and unit tests: no database, no server process, no browser; well under a minute.
 test-fast: $(STAMP)
