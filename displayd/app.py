@@ -81,7 +81,7 @@ def create_app(settings: Settings, *, clock: Clock = utc_now) -> FastAPI:
                 dispatcher = Dispatcher(state=app.state, sessionmaker=sessionmaker, clock=clock,
                                         master=master_key(settings), pusher=pusher, name="")
                 scheduler = SlotScheduler(dispatcher=dispatcher, leadership=leadership_for(settings), clock=clock,
-                                          metrics=app.state.metrics)
+                                          metrics=app.state.metrics, retention_days=settings.log_retention_days)
                 dispatcher.name = scheduler.name
                 live.listeners.append(scheduler.changed)
                 scheduler.start()

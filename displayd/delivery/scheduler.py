@@ -9,6 +9,9 @@ job store (nothing is serialised, so nothing needs a name to be found again):
   a moment before. The database
   is the truth: on taking over, and after every change, the boundary is recomputed from
   the snapshot, never carried over.
+- `retain` every RETENTION_EVERY_SECONDS, and once RETENTION_AFTER_TAKEOVER after taking the
+  lead: the leader purges the rotation log's detail past `log_retention_days`
+  (`displayd.logbook.retention`) in a task of its own, so a purge never delays a boundary.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 
 from displayd.delivery.dispatch import Dispatcher
 from displayd.delivery.leader import Leadership
+from displayd.logbook import retention
 
 log = logging.getLogger("displayd.scheduler")
 
@@ -35,10 +39,14 @@ LEADERSHIP_CHECK_SECONDS = 2.0  # with PostgreSQL noticing a dead leader at once
 BOUNDARY_JOB = "slot-boundary"
 PREPARE_JOB = "slot-prepare"
 PREPARE_AHEAD = timedelta(seconds=1)  # plan a boundary this long before it, so at the instant only I/O is left
+RETENTION_JOB = "retention"
+RETENTION_FIRST_JOB = "retention-first"
+RETENTION_EVERY_SECONDS = 600
+RETENTION_AFTER_TAKEOVER = timedelta(seconds=30)  # after the take-over's own work (the present, missed slots)
 
 class SlotScheduler:
     def __init__(self, *, dispatcher: Dispatcher, leadership: Leadership, clock: Callable[[], datetime],
-                 metrics: Any = None) -> None:
+                 metrics: Any = None, retention_days: int = 400) -> None:
         self.name = f"{socket.gethostname()}:{os.getpid()}:{id(self):x}"
         self.dispatcher = dispatcher
         self.leadership = leadership
@@ -51,6 +59,8 @@ class SlotScheduler:
         self._stopping = False
         self._missed: tuple[datetime, datetime] | None = None
         self._backfill: asyncio.Task[int] | None = None
+        self.retention_days = retention_days
+        self.purging: asyncio.Task[int] | None = None
 
     def start(self) -> None:
         self.scheduler.start()
@@ -60,16 +70,23 @@ class SlotScheduler:
             # A late check is useless once the next is due; one at a time; never queue them up.
             misfire_grace_time=int(LEADERSHIP_CHECK_SECONDS), coalesce=True, max_instances=1,
         )
+        self.scheduler.add_job(
+            self.retain, IntervalTrigger(seconds=RETENTION_EVERY_SECONDS), id=RETENTION_JOB,
+            # A purge that is late is as good as one on time; one run at a time (`retain` also
+            # skips while the previous purge task is still deleting).
+            misfire_grace_time=None, coalesce=True, max_instances=1,
+        )
 
     async def shutdown(self) -> None:
         self._stopping = True
         self.scheduler.shutdown(wait=False)
         async with self._busy:  # let a boundary under way finish its transaction
             pass
-        if self._backfill is not None:
-            self._backfill.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self._backfill
+        for task in (self._backfill, self.purging):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
         await self.dispatcher.stop()
         if self.leader:
             await self.leadership.release()
@@ -94,12 +111,17 @@ class SlotScheduler:
                 self._step_down("take-over failed")
                 return
             self._schedule(self.clock())
+            self.scheduler.add_job(
+                self.retain, DateTrigger(run_date=self.clock() + RETENTION_AFTER_TAKEOVER), id=RETENTION_FIRST_JOB,
+                replace_existing=True, misfire_grace_time=None, coalesce=True, max_instances=1)
 
     def _step_down(self, why: str) -> None:
         self.leader = False
         with contextlib.suppress(Exception):
             self.scheduler.remove_job(BOUNDARY_JOB)
         self.dispatcher.given.clear()
+        if self.purging is not None:
+            self.purging.cancel()  # only the leader purges (a batch under way is rolled back)
         log.warning("this process no longer leads the scheduler: %s", why,
                     extra={"event": "leadership", "leader": False, "instance": self.name})
 
@@ -107,6 +129,21 @@ class SlotScheduler:
         """What boards see changed: bring them up to date now (the leader only)."""
         if self.leader:
             self._schedule(self.clock())
+
+    async def retain(self) -> None:
+        """Purge the detail past `retention_days` (the leader only), as a task of its own: the
+        boundaries go on while it deletes, each batch a short transaction of its own."""
+        if not self.leader or self._stopping or (self.purging is not None and not self.purging.done()):
+            return
+        self.purging = asyncio.create_task(self._purge(), name="displayd-retention")
+
+    async def _purge(self) -> int:
+        try:
+            return await retention.purge(self.dispatcher.sessionmaker, now=self.clock(),
+                                         retention_days=self.retention_days)
+        except Exception:
+            log.exception("purging the rotation log failed; the next run tries again")
+            return 0
 
     def _schedule(self, at: datetime) -> None:
         self.scheduler.add_job(

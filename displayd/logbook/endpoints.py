@@ -97,7 +97,7 @@ async def airtime_report(
     if campaign_id is not None:
         timezone = (await campaigns.get(session, campaign_id, include_deleted=True)).timezone
     where = queries.RotationFilter(campaign_id=campaign_id, starts_from=from_, starts_before=to)
-    items = await queries.airtime(session, where, by=by, timezone=timezone)
+    items = await queries.airtime(session, where, by=by)
     report = AirtimeReport(by=by, campaign_id=campaign_id, timezone=timezone, starts_at=from_, ends_at=to,
                            items=items)
     if wants_csv(request, format):
