@@ -19,7 +19,7 @@ import asyncio
 import logging
 from datetime import UTC, date, datetime, time, timedelta
 
-from sqlalchemy import delete, select, tuple_, update
+from sqlalchemy import any_, delete, func, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from displayd.db.models import Rotation, SchedulerState
@@ -42,26 +42,21 @@ async def purge(sessionmaker: async_sessionmaker[AsyncSession], *, now: datetime
     async with sessionmaker() as session, session.begin():
         horizon = await _advance_horizon(session, (now - timedelta(days=retention_days)).date())
     deleted = 0
-    if horizon is not None:
-        # Keyset on (starts_at, id): each batch starts where the last ended, so it never walks
-        # again over what was deleted (or kept) before it.
-        bound = datetime.combine(horizon, time(), tzinfo=UTC) + MAX_AHEAD_OF_UTC
-        after: tuple[datetime, int] | None = None
-        while True:
-            async with sessionmaker() as session, session.begin():
-                done = await _delete_batch(session, horizon, bound, after, batch)
-            deleted += len(done)
-            if done:
-                after = max(done)
-            if len(done) < batch:
-                break
-            await asyncio.sleep(pause)
+    bound = datetime.combine(horizon, time(), tzinfo=UTC) + MAX_AHEAD_OF_UTC
+    after: tuple[datetime, int] | None = None
+    while True:
+        async with sessionmaker() as session, session.begin():
+            count, after = await _delete_batch(session, horizon, bound, after, batch)
+        deleted += count
+        if count < batch:
+            break
+        await asyncio.sleep(pause)
     log.info("purged %d rotation rows of local days before %s", deleted, horizon,
              extra={"event": "retention", "count": deleted, "purged_before": str(horizon)})
     return deleted
 
 
-async def _advance_horizon(session: AsyncSession, wanted: date) -> date | None:
+async def _advance_horizon(session: AsyncSession, wanted: date) -> date:
     """The horizon after this run: `wanted`, or the one already set if it is later (a shorter
     retention setting never brings back what is gone, and a longer one cannot)."""
     current = await session.scalar(select(SchedulerState.purged_before).where(SchedulerState.id == 1))
@@ -72,11 +67,27 @@ async def _advance_horizon(session: AsyncSession, wanted: date) -> date | None:
 
 
 async def _delete_batch(session: AsyncSession, horizon: date, bound: datetime, after: tuple[datetime, int] | None,
-                        size: int) -> list[tuple[datetime, int]]:
+                        size: int) -> tuple[int, tuple[datetime, int] | None]:
+    """Delete the next `size` rows of days before the horizon, in (starts_at, id) order;
+    (how many, where the next batch starts). One statement, and nothing but a count comes
+    back: the event loop, which runs the slot boundaries too, does no work per row."""
     ids = (select(Rotation.id).where(Rotation.starts_at < bound, Rotation.local_day < horizon)
            .order_by(Rotation.starts_at, Rotation.id).limit(size))
+    if _dialect(session) != "postgresql":
+        # SQLite frees a deleted row's index entries at once: each batch may start from the top.
+        result = await session.execute(delete(Rotation).where(Rotation.id.in_(ids.scalar_subquery())))
+        return int(getattr(result, "rowcount", 0) or 0), None
+    # PostgreSQL leaves dead index entries until vacuum, so each batch starts where the last
+    # ended (keyset on the index's order). `= ANY(ARRAY(…))`: with `IN (SELECT …)` the planner
+    # hash-joins the batch against a sequential scan of the whole log, every batch.
     if after is not None:
         ids = ids.where(tuple_(Rotation.starts_at, Rotation.id) > tuple_(*after))
-    result = await session.execute(delete(Rotation).where(Rotation.id.in_(ids.scalar_subquery()))
-                                   .returning(Rotation.starts_at, Rotation.id))
-    return [(row[0], row[1]) for row in result]
+    gone = delete(Rotation).where(Rotation.id == any_(func.array(ids.scalar_subquery()))) \
+        .returning(Rotation.starts_at, Rotation.id).cte("gone")
+    last = (await session.execute(select(func.count().over(), gone.c.starts_at, gone.c.id)
+                                  .order_by(gone.c.starts_at.desc(), gone.c.id.desc()).limit(1))).first()
+    return (0, after) if last is None else (int(last[0]), (last[1], last[2]))
+
+
+def _dialect(session: AsyncSession) -> str:
+    return session.bind.dialect.name if session.bind is not None else "sqlite"
