@@ -43,6 +43,9 @@ RETENTION_JOB = "retention"
 RETENTION_FIRST_JOB = "retention-first"
 RETENTION_EVERY_SECONDS = 600
 RETENTION_AFTER_TAKEOVER = timedelta(seconds=30)  # after the take-over's own work (the present, missed slots)
+# A purge batch (tens of milliseconds; SQLite has one writer) starts only this long before
+# the next boundary or earlier, so the boundary's rows never wait for one.
+QUIET_BEFORE_BOUNDARY = timedelta(milliseconds=500)
 
 class SlotScheduler:
     def __init__(self, *, dispatcher: Dispatcher, leadership: Leadership, clock: Callable[[], datetime],
@@ -61,6 +64,7 @@ class SlotScheduler:
         self._backfill: asyncio.Task[int] | None = None
         self.retention_days = retention_days
         self.purging: asyncio.Task[int] | None = None
+        self._next_boundary: datetime | None = None
 
     def start(self) -> None:
         self.scheduler.start()
@@ -120,6 +124,7 @@ class SlotScheduler:
         with contextlib.suppress(Exception):
             self.scheduler.remove_job(BOUNDARY_JOB)
         self.dispatcher.given.clear()
+        self._next_boundary = None
         if self.purging is not None:
             self.purging.cancel()  # only the leader purges (a batch under way is rolled back)
         log.warning("this process no longer leads the scheduler: %s", why,
@@ -140,12 +145,31 @@ class SlotScheduler:
     async def _purge(self) -> int:
         try:
             return await retention.purge(self.dispatcher.sessionmaker, now=self.clock(),
-                                         retention_days=self.retention_days)
+                                         retention_days=self.retention_days, quiet=self.quiet)
         except Exception:
             log.exception("purging the rotation log failed; the next run tries again")
             return 0
 
+    async def quiet(self) -> None:
+        """Return when no boundary is under way and the next is more than QUIET_BEFORE_BOUNDARY away."""
+        while True:
+            async with self._busy:  # a boundary under way finishes first
+                pass
+            wait = self._until_quiet()
+            if wait <= 0:
+                return
+            await asyncio.sleep(wait)
+
+    def _until_quiet(self) -> float:
+        if self._next_boundary is None:
+            return 0.0
+        ahead = (self._next_boundary - self.clock()).total_seconds()
+        if ahead > QUIET_BEFORE_BOUNDARY.total_seconds():
+            return 0.0
+        return max(ahead, 0.0) + 0.05  # by then the boundary has begun (and holds `_busy`)
+
     def _schedule(self, at: datetime) -> None:
+        self._next_boundary = at
         self.scheduler.add_job(
             self.boundary, DateTrigger(run_date=at), args=[at], id=BOUNDARY_JOB,
             replace_existing=True,
@@ -163,6 +187,7 @@ class SlotScheduler:
 
     async def boundary(self, at: datetime) -> None:
         async with self._busy:
+            self._next_boundary = None  # this one; `_boundary` schedules (and notes) the next
             if self.leader and not self._stopping:
                 await self._boundary(at)
 

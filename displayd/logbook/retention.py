@@ -9,7 +9,9 @@ transaction of its own, and only then are rows deleted: from that commit on, rep
 the days before it from the totals, so a report never counts a day twice or half.
 
 Each batch is its own short transaction, with a pause after it, so the slot path's writes
-(one SQLite writer at a time) wait at most one batch. Integrity incidents and issued content
+(one SQLite writer at a time) wait at most one batch; the leader also holds each batch back
+while a slot boundary is near or under way (`SlotScheduler.quiet`), so a slot's first rows
+never wait for one. Integrity incidents and issued content
 are not purged: they are few, and they are the evidence of an incident.
 """
 
@@ -17,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 from datetime import UTC, date, datetime, time, timedelta
 
 from sqlalchemy import any_, delete, func, select, tuple_, update
@@ -36,15 +39,19 @@ MAX_AHEAD_OF_UTC = timedelta(hours=14)
 
 
 async def purge(sessionmaker: async_sessionmaker[AsyncSession], *, now: datetime, retention_days: int,
-                batch: int = BATCH, pause: float = PAUSE) -> int:
+                batch: int = BATCH, pause: float = PAUSE,
+                quiet: Callable[[], Awaitable[None]] | None = None) -> int:
     """Move the horizon to (now − retention_days)'s date if that is later, then delete the
-    rows of local days before it; how many rows were deleted."""
+    rows of local days before it; how many rows were deleted. `quiet` is awaited before each
+    batch: the scheduler's way of keeping batches away from its slot boundaries."""
     async with sessionmaker() as session, session.begin():
         horizon = await _advance_horizon(session, (now - timedelta(days=retention_days)).date())
     deleted = 0
     bound = datetime.combine(horizon, time(), tzinfo=UTC) + MAX_AHEAD_OF_UTC
     after: tuple[datetime, int] | None = None
     while True:
+        if quiet is not None:
+            await quiet()
         async with sessionmaker() as session, session.begin():
             count, after = await _delete_batch(session, horizon, bound, after, batch)
         deleted += count

@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 import httpx
 import pytest
@@ -137,3 +137,21 @@ async def test_the_leader_purges_old_detail_and_reports_stay_the_same(
     assert oldest == horizon, "old rows gone, recent rows kept"
     assert deleted == 2 * sum(1 for k in range(1700) if (start + every * k + timedelta(hours=7)).date() < horizon)
     assert await airtime(client, keys, campaign["id"]) == before
+
+
+async def test_purge_batches_wait_until_no_boundary_is_near() -> None:
+    clock = FakeClock()
+    scheduler = SlotScheduler(dispatcher=cast(Dispatcher, None), leadership=Leading(), clock=clock)
+    await asyncio.wait_for(scheduler.quiet(), 1)  # no boundary planned: at once
+    boundary = clock.now + timedelta(seconds=10)
+    scheduler._schedule(boundary)
+    await asyncio.wait_for(scheduler.quiet(), 1)  # far enough away
+    clock.advance(seconds=9.7)
+    waiting = asyncio.create_task(scheduler.quiet())
+    await asyncio.sleep(0.2)
+    assert not waiting.done(), "the boundary is 300 ms away"
+    clock.advance(seconds=1)
+    await asyncio.sleep(0.2)
+    assert not waiting.done(), "its time has come, but it has not run yet"
+    await scheduler.boundary(boundary)  # runs (a follower's: it does nothing) and plans no successor
+    await asyncio.wait_for(waiting, 1)
