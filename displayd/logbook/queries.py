@@ -9,8 +9,8 @@ log grows under it (a row's id never changes; only its outcome columns do).
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import BigInteger, ColumnElement, Integer, Select, and_, case, cast, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from displayd.db.models import Board, DailyTotal, Rotation, SchedulerState, Slogan
+from displayd.db.models import Board, Campaign, DailyTotal, Rotation, SchedulerState, Slogan
 from displayd.logbook import store
 from displayd.logbook.schemas import AirtimeRow
 
@@ -66,6 +66,35 @@ async def stream(session: AsyncSession, where: RotationFilter) -> AsyncIterator[
             return
         yield batch
         after_id = batch[-1].id
+
+
+@dataclass
+class Names:
+    """Board names, campaign names and slogan texts of the rows an export has seen so far,
+    for the columns beside their ids. Each batch costs at most one query per kind, for the
+    ids not seen before; deleted boards and campaigns keep their names (history is kept)."""
+
+    boards: dict[str, str] = field(default_factory=dict)
+    campaigns: dict[int, str] = field(default_factory=dict)
+    slogans: dict[int, str] = field(default_factory=dict)
+
+    async def learn(self, session: AsyncSession, rows: Sequence[Rotation]) -> None:
+        boards = {r.board_id for r in rows} - self.boards.keys()
+        if boards:
+            found = await session.execute(select(Board.id, Board.name).where(Board.id.in_(sorted(boards))))
+            self.boards.update({board_id: "" for board_id in boards} | {r.id: r.name for r in found})
+        campaigns = {r.campaign_id for r in rows} - self.campaigns.keys()
+        if campaigns:
+            found = await session.execute(select(Campaign.id, Campaign.name).where(Campaign.id.in_(sorted(campaigns))))
+            self.campaigns.update({campaign_id: "" for campaign_id in campaigns} | {r.id: r.name for r in found})
+        slogans = {r.slogan_id for r in rows} - self.slogans.keys()
+        if slogans:
+            found = await session.execute(select(Slogan.id, Slogan.text).where(Slogan.id.in_(sorted(slogans))))
+            self.slogans.update({slogan_id: "" for slogan_id in slogans} | {r.id: r.text for r in found})
+
+    def of(self, row: Rotation) -> tuple[str, str, str]:
+        """(board name, campaign name, slogan text) of a row whose batch was learnt."""
+        return self.boards[row.board_id], self.campaigns[row.campaign_id], self.slogans[row.slogan_id]
 
 
 def milliseconds(dialect: str, row: Any = Rotation) -> Any:
