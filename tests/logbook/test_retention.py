@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 from typing import Any, cast
 
 import httpx
@@ -14,13 +16,14 @@ import pytest
 from sqlalchemy import func, select
 
 from displayd.config import Settings
+from displayd.db.copy import copy_database
 from displayd.db.models import DailyTotal, Rotation, SchedulerState
 from displayd.db.session import create_engine, create_sessionmaker
 from displayd.delivery.dispatch import Dispatcher
 from displayd.delivery.scheduler import SlotScheduler
 from displayd.logbook import retention, store
 from displayd.logbook.store import NewRow
-from tests.conftest import FakeClock, Keys
+from tests.conftest import FakeClock, Keys, fresh_database_url
 from tests.factories import Factory
 
 
@@ -155,3 +158,29 @@ async def test_purge_batches_wait_until_no_boundary_is_near() -> None:
     assert not waiting.done(), "its time has come, but it has not run yet"
     await scheduler.boundary(boundary)  # runs (a follower's: it does nothing) and plans no successor
     await asyncio.wait_for(waiting, 1)
+
+
+@pytest.fixture
+def other_url(backend: str, tmp_path: Path) -> Iterator[str]:
+    """An empty database on the other backend."""
+    yield from fresh_database_url("postgresql" if backend == "sqlite" else "sqlite", tmp_path)
+
+
+async def test_a_copied_database_keeps_the_totals_of_purged_days(
+    factory: Factory, settings: Settings, other_url: str
+) -> None:
+    slogans = await factory.approved_ids()
+    campaign = await factory.campaign()
+    await write(settings, rows("bang-a", campaign["id"], slogans, datetime(2024, 3, 1, tzinfo=UTC), 24 * 20))
+    engine = create_engine(settings)
+    await retention.purge(create_sessionmaker(engine), now=datetime(2024, 3, 30, tzinfo=UTC), retention_days=20,
+                          pause=0)
+    await engine.dispose()
+    totals = sorted(await read(settings, *DailyTotal.__table__.columns))
+    assert sum(row.rows for row in totals) == 24 * 20 > len(await read(settings, Rotation.id))
+
+    await copy_database(settings.database_url, other_url)
+
+    copied = Settings(database_url=other_url)
+    assert sorted(await read(copied, *DailyTotal.__table__.columns)) == totals, "as on the source, not recounted"
+    assert await read(copied, SchedulerState.purged_before) == [(date(2024, 3, 10),)]
