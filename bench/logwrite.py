@@ -130,25 +130,28 @@ def _bare_sqlite_values(boards: int, slot: int) -> tuple[list[tuple[Any, ...]], 
     rows, outcomes = slot_rows(boards, slot)
     fmt = "%Y-%m-%d %H:%M:%S.%f"
     inserts = [(r.board_id, r.campaign_id, r.slot_index, r.slogan_id, r.content_hash, r.starts_at.strftime(fmt),
-                r.ends_at.strftime(fmt), r.push_status, 0, r.error) for r in rows]
+                r.ends_at.strftime(fmt), r.push_status, 0, r.error, r.starts_at.date().isoformat()) for r in rows]
     updates = [(o.push_status, o.attempts, o.http_status, o.latency_ms, o.error,
                 o.delivered_at.strftime(fmt) if o.delivered_at else None, *o.key) for o in outcomes]
     return inserts, updates
 
 
 INSERT_COLUMNS = "board_id, campaign_id, slot_index, slogan_id, content_hash, starts_at, ends_at, push_status, " \
-                 "attempts, error"
+                 "attempts, error, local_day"
 UPDATE_SET = "push_status = {0}, attempts = {1}, http_status = {2}, latency_ms = {3}, error = {4}, delivered_at = {5}"
 
 
 async def sqlite_make_bare(path: Path) -> None:
     """bare_rotation: rotation's DDL (table and indexes) under other names."""
     async with aiosqlite.connect(path) as db:
+        # Not its triggers: the bare table is the table alone (they keep daily_total).
         cursor = await db.execute("SELECT type, name, sql FROM sqlite_master WHERE tbl_name = 'rotation' "
-                                  "AND sql IS NOT NULL")
+                                  "AND type IN ('table', 'index') AND sql IS NOT NULL")
         ddl = list(await cursor.fetchall())
         for kind, name, sql in ddl:
             if kind == "table":
+                # Quoted once a migration has rebuilt the table (SQLite's batch mode).
+                sql = sql.replace('CREATE TABLE "rotation"', "CREATE TABLE rotation", 1)
                 sql = sql.replace("CREATE TABLE rotation", "CREATE TABLE bare_rotation", 1)
                 sql = sql.replace("CONSTRAINT uq_rotation", "CONSTRAINT uq_bare_rotation")
                 sql = sql.replace("CONSTRAINT pk_rotation", "CONSTRAINT pk_bare_rotation")
@@ -168,7 +171,7 @@ async def sqlite_bare_round(path: Path, boards: int, slot: int) -> Bare:
 
         async def insert() -> None:
             await db.execute("BEGIN")
-            await db.executemany(f"INSERT INTO bare_rotation ({INSERT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            await db.executemany(f"INSERT INTO bare_rotation ({INSERT_COLUMNS}) VALUES ({', '.join('?' * 11)})",
                                  inserts)
             await db.execute("COMMIT")
 
@@ -194,7 +197,7 @@ async def pg_make_bare(url: str) -> None:
 async def pg_bare_round(url: str, boards: int, slot: int) -> Bare:
     rows, outcomes = slot_rows(boards, slot)
     inserts = [(r.board_id, r.campaign_id, r.slot_index, r.slogan_id, r.content_hash, r.starts_at, r.ends_at,
-                r.push_status, 0, r.error) for r in rows]
+                r.push_status, 0, r.error, r.starts_at.date()) for r in rows]
     updates = [(o.push_status, o.attempts, o.http_status, o.latency_ms, o.error, o.delivered_at, *o.key)
                for o in outcomes]
     connection = await asyncpg.connect(plain_dsn(url))
@@ -202,8 +205,8 @@ async def pg_bare_round(url: str, boards: int, slot: int) -> Bare:
         async def insert() -> None:
             async with connection.transaction():
                 await connection.executemany(
-                    f"INSERT INTO bare_rotation ({INSERT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-                    inserts)
+                    f"INSERT INTO bare_rotation ({INSERT_COLUMNS}) VALUES "
+                    f"({', '.join(f'${i}' for i in range(1, 12))})", inserts)
 
         async def update() -> None:
             async with connection.transaction():

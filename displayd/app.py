@@ -131,7 +131,7 @@ async def _start(settings: Settings, clock: Clock, stack: contextlib.AsyncExitSt
         dispatcher = Dispatcher(live=live, metrics=metrics, sessionmaker=sessionmaker, clock=clock, master=master,
                                 pusher=pusher, name="")
         scheduler = SlotScheduler(dispatcher=dispatcher, leadership=leadership_for(settings), clock=clock,
-                                  metrics=metrics)
+                                  metrics=metrics, retention_days=settings.log_retention_days)
         dispatcher.name = scheduler.name
         live.listeners.append(scheduler.changed)
         scheduler.start()

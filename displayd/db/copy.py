@@ -10,7 +10,9 @@ What it does, in order:
    empties it first, in the same transaction as the copy);
 3. copies every table parents before children (`Base.metadata.sorted_tables`), in batches
    streamed from the source, inside ONE target transaction: a copy that fails leaves the
-   target as it was;
+   target as it was; `daily_total` last, as it is on the source (the target's triggers add
+   the copied rotation rows to it as they arrive, but the source's totals also hold the days
+   whose detail was purged, so what the triggers wrote is replaced);
 4. updates the one-row tables (`change_version`, moved past both sides so that any process
    already on the target reloads; `scheduler_state` without the old site's leader) rather
    than inserting them, and resets PostgreSQL's id sequences to the highest id copied;
@@ -33,7 +35,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from displayd.config import Settings
 from displayd.db import migrate
-from displayd.db.models import Base, ChangeVersion, SchedulerState
+from displayd.db.models import Base, ChangeVersion, DailyTotal, SchedulerState
 from displayd.db.session import create_engine
 from displayd.errors import DisplaydError
 from displayd.progress import Progress
@@ -42,6 +44,7 @@ __all__ = ["CopyRefused", "CopyReport", "copy_database"]
 
 BATCH = 2_000
 SINGLETONS = frozenset({ChangeVersion.__tablename__, SchedulerState.__tablename__})
+KEPT_BY_TRIGGERS = frozenset({DailyTotal.__tablename__})  # copied last, replacing what the triggers wrote
 
 
 class CopyRefused(DisplaydError):
@@ -59,7 +62,8 @@ ProgressFactory = Callable[[str, int], Progress]
 
 
 def _tables() -> list[Table]:
-    return [table for table in Base.metadata.sorted_tables if table.name not in SINGLETONS]
+    tables = [table for table in Base.metadata.sorted_tables if table.name not in SINGLETONS]
+    return sorted(tables, key=lambda table: table.name in KEPT_BY_TRIGGERS)  # stable: parents still first
 
 
 async def _revision(connection: AsyncConnection) -> str | None:
@@ -122,6 +126,8 @@ async def _copy(source: AsyncEngine, target: AsyncEngine, *, force: bool,
             for table in reversed(_tables()):  # children before parents
                 await writing.execute(table.delete())
             for table in _tables():
+                if table.name in KEPT_BY_TRIGGERS:
+                    await writing.execute(table.delete())
                 meter = progress(table.name, expected[table.name]) if progress and expected[table.name] else None
                 await _copy_table(reading, writing, table, meter)
             await _copy_singletons(reading, writing)
@@ -151,10 +157,12 @@ async def _copy_singletons(reading: AsyncConnection, writing: AsyncConnection) -
     source_version = (await reading.execute(select(ChangeVersion.version))).scalar() or 0
     target_version = (await writing.execute(select(ChangeVersion.version))).scalar() or 0
     await writing.execute(update(ChangeVersion).values(version=max(source_version, target_version) + 1))
-    state = (await reading.execute(select(SchedulerState.handled_until, SchedulerState.missed_from))).first()
+    state = (await reading.execute(select(SchedulerState.handled_until, SchedulerState.missed_from,
+                                          SchedulerState.purged_before))).first()
     if state is not None:
         await writing.execute(update(SchedulerState).values(handled_until=state.handled_until,
-                                                            missed_from=state.missed_from, leader=None))
+                                                            missed_from=state.missed_from,
+                                                            purged_before=state.purged_before, leader=None))
 
 
 async def _reset_sequences(writing: AsyncConnection) -> None:

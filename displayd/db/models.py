@@ -5,17 +5,17 @@ Deleting a board or campaign only sets `deleted_at`: history is never rewritten.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, Date, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from displayd.db.base import Base, BigId, UTCDateTime
 
 __all__ = [
-    "ApiKey", "AuditEvent", "Base", "Board", "BoardHealth", "Campaign", "ChangeVersion", "IntegrityIncident",
-    "IssuedContent", "Rotation", "SchedulerState", "Slogan", "UiSession",
+    "ApiKey", "AuditEvent", "Base", "Board", "BoardHealth", "Campaign", "ChangeVersion", "DailyTotal",
+    "IntegrityIncident", "IssuedContent", "Rotation", "SchedulerState", "Slogan", "UiSession",
 ]
 
 
@@ -163,7 +163,12 @@ class Rotation(Base):
     """The rotation log: exactly one row per (board, campaign, slot) a board was given.
 
     `push_status`: pending | delivered | failed | skipped (board unreachable, not tried) |
-    missed (displayd was down) | not_pushed (poll-only boards).
+    missed (displayd was down) | not_pushed (poll-only boards). `local_day` is the slot's
+    start as a date in its campaign's time zone, set by the writer (`logbook.store.insert_rows`).
+
+    Database triggers (migration 0006) add every insert and every change of a row's outcome
+    to `daily_total`. SQLite drops a table's triggers when a migration rebuilds it
+    (`batch_alter_table`): a migration that alters this table must create them again.
     """
 
     __tablename__ = "rotation"
@@ -188,6 +193,35 @@ class Rotation(Base):
     error: Mapped[str | None] = mapped_column(String(300), nullable=True)
     delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     first_polled_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    local_day: Mapped[date] = mapped_column(Date)
+
+
+class DailyTotal(Base):
+    """The rotation log summed per board, campaign, slogan and local day, kept forever.
+
+    Kept by database triggers on `rotation` (migration 0006), never written by the code: every
+    row inserted adds to its day, every change of its outcome adds the difference, and a
+    purge of the detail (`logbook.retention`) takes nothing away. `rows` counts every row,
+    `slots` those not missed, `milliseconds` their durations (each rounded to the millisecond),
+    `polled` those with a first poll.
+    """
+
+    __tablename__ = "daily_total"
+    __table_args__ = (Index("ix_daily_total_campaign_id", "campaign_id", "day"),)
+
+    board_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    campaign_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    slogan_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    rows: Mapped[int] = mapped_column(Integer)
+    slots: Mapped[int] = mapped_column(Integer)
+    milliseconds: Mapped[int] = mapped_column(BigInteger)
+    missed: Mapped[int] = mapped_column(Integer)
+    missed_milliseconds: Mapped[int] = mapped_column(BigInteger)  # the durations of the missed ones
+    not_pushed: Mapped[int] = mapped_column(Integer)
+    delivered: Mapped[int] = mapped_column(Integer)
+    failed: Mapped[int] = mapped_column(Integer)
+    polled: Mapped[int] = mapped_column(Integer)
 
 
 class BoardHealth(Base):
@@ -239,7 +273,9 @@ class IssuedContent(Base):
 class SchedulerState(Base):
     """The last slot boundary the scheduler leader handled, to find missed slots after a stop,
     and the start of a missed-slot window a take-over found and has not finished writing:
-    a leader stopped while writing it leaves it for the next, though `handled_until` moved on."""
+    a leader stopped while writing it leaves it for the next, though `handled_until` moved on.
+    `purged_before`: the rotation log's detail of local days before it is (being) purged, so
+    reports take those days from `daily_total` (null: nothing purged)."""
 
     __tablename__ = "scheduler_state"
 
@@ -247,3 +283,4 @@ class SchedulerState(Base):
     handled_until: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     missed_from: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     leader: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    purged_before: Mapped[date | None] = mapped_column(Date, nullable=True)

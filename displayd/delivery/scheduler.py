@@ -9,6 +9,9 @@ job store (nothing is serialised, so nothing needs a name to be found again):
   a moment before. The database
   is the truth: on taking over, and after every change, the boundary is recomputed from
   the snapshot, never carried over.
+- `retain` every RETENTION_EVERY_SECONDS, and once RETENTION_AFTER_TAKEOVER after taking the
+  lead: the leader purges the rotation log's detail past `log_retention_days`
+  (`displayd.logbook.retention`) in a task of its own, so a purge never delays a boundary.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 
 from displayd.delivery.dispatch import Dispatcher
 from displayd.delivery.leader import Leadership
+from displayd.logbook import retention
 from displayd.metrics import Metrics
 
 log = logging.getLogger("displayd.scheduler")
@@ -35,10 +39,17 @@ LEADERSHIP_CHECK_SECONDS = 2.0  # with PostgreSQL noticing a dead leader at once
 BOUNDARY_JOB = "slot-boundary"
 PREPARE_JOB = "slot-prepare"
 PREPARE_AHEAD = timedelta(seconds=1)  # plan a boundary this long before it, so at the instant only I/O is left
+RETENTION_JOB = "retention"
+RETENTION_FIRST_JOB = "retention-first"
+RETENTION_EVERY_SECONDS = 600
+RETENTION_AFTER_TAKEOVER = timedelta(seconds=30)  # after the take-over's own work (the present, missed slots)
+# A purge batch (tens of milliseconds; SQLite has one writer) starts only this long before
+# the next boundary or earlier, so the boundary's rows never wait for one.
+QUIET_BEFORE_BOUNDARY = timedelta(milliseconds=500)
 
 class SlotScheduler:
     def __init__(self, *, dispatcher: Dispatcher, leadership: Leadership, clock: Callable[[], datetime],
-                 metrics: Metrics) -> None:
+                 metrics: Metrics, retention_days: int = 400) -> None:
         self.name = f"{socket.gethostname()}:{os.getpid()}:{id(self):x}"
         self.dispatcher = dispatcher
         self.leadership = leadership
@@ -51,6 +62,9 @@ class SlotScheduler:
         self._stopping = False
         self._missed: tuple[datetime, datetime] | None = None
         self._backfill: asyncio.Task[int] | None = None
+        self.retention_days = retention_days
+        self.purging: asyncio.Task[int] | None = None
+        self._next_boundary: datetime | None = None
 
     def start(self) -> None:
         self.scheduler.start()
@@ -60,16 +74,23 @@ class SlotScheduler:
             # A late check is useless once the next is due; one at a time; never queue them up.
             misfire_grace_time=int(LEADERSHIP_CHECK_SECONDS), coalesce=True, max_instances=1,
         )
+        self.scheduler.add_job(
+            self.retain, IntervalTrigger(seconds=RETENTION_EVERY_SECONDS), id=RETENTION_JOB,
+            # A purge that is late is as good as one on time; one run at a time (`retain` also
+            # skips while the previous purge task is still deleting).
+            misfire_grace_time=None, coalesce=True, max_instances=1,
+        )
 
     async def shutdown(self) -> None:
         self._stopping = True
         self.scheduler.shutdown(wait=False)
         async with self._busy:  # let a boundary under way finish its transaction
             pass
-        if self._backfill is not None:
-            self._backfill.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self._backfill
+        for task in (self._backfill, self.purging):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
         await self.dispatcher.stop()
         if self.leader:
             await self.leadership.release()
@@ -94,12 +115,18 @@ class SlotScheduler:
                 self._step_down("take-over failed")
                 return
             self._schedule(self.clock())
+            self.scheduler.add_job(
+                self.retain, DateTrigger(run_date=self.clock() + RETENTION_AFTER_TAKEOVER), id=RETENTION_FIRST_JOB,
+                replace_existing=True, misfire_grace_time=None, coalesce=True, max_instances=1)
 
     def _step_down(self, why: str) -> None:
         self.leader = False
         with contextlib.suppress(Exception):
             self.scheduler.remove_job(BOUNDARY_JOB)
         self.dispatcher.given.clear()
+        self._next_boundary = None
+        if self.purging is not None:
+            self.purging.cancel()  # only the leader purges (a batch under way is rolled back)
         log.warning("this process no longer leads the scheduler: %s", why,
                     extra={"event": "leadership", "leader": False, "instance": self.name})
 
@@ -108,7 +135,41 @@ class SlotScheduler:
         if self.leader:
             self._schedule(self.clock())
 
+    async def retain(self) -> None:
+        """Purge the detail past `retention_days` (the leader only), as a task of its own: the
+        boundaries go on while it deletes, each batch a short transaction of its own."""
+        if not self.leader or self._stopping or (self.purging is not None and not self.purging.done()):
+            return
+        self.purging = asyncio.create_task(self._purge(), name="displayd-retention")
+
+    async def _purge(self) -> int:
+        try:
+            return await retention.purge(self.dispatcher.sessionmaker, now=self.clock(),
+                                         retention_days=self.retention_days, quiet=self.quiet)
+        except Exception:
+            log.exception("purging the rotation log failed; the next run tries again")
+            return 0
+
+    async def quiet(self) -> None:
+        """Return when no boundary is under way and the next is more than QUIET_BEFORE_BOUNDARY away."""
+        while True:
+            async with self._busy:  # a boundary under way finishes first
+                pass
+            wait = self._until_quiet()
+            if wait <= 0:
+                return
+            await asyncio.sleep(wait)
+
+    def _until_quiet(self) -> float:
+        if self._next_boundary is None:
+            return 0.0
+        ahead = (self._next_boundary - self.clock()).total_seconds()
+        if ahead > QUIET_BEFORE_BOUNDARY.total_seconds():
+            return 0.0
+        return max(ahead, 0.0) + 0.05  # by then the boundary has begun (and holds `_busy`)
+
     def _schedule(self, at: datetime) -> None:
+        self._next_boundary = at
         self.scheduler.add_job(
             self.boundary, DateTrigger(run_date=at), args=[at], id=BOUNDARY_JOB,
             replace_existing=True,
@@ -126,6 +187,7 @@ class SlotScheduler:
 
     async def boundary(self, at: datetime) -> None:
         async with self._busy:
+            self._next_boundary = None  # this one; `_boundary` schedules (and notes) the next
             if self.leader and not self._stopping:
                 await self._boundary(at)
 

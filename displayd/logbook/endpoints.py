@@ -3,7 +3,9 @@
 CSV is asked for with `Accept: text/csv` or `?format=csv` (a link in the dashboard cannot
 set headers). It is UTF-8 with a byte-order mark, so spreadsheet programs show Vietnamese
 correctly, safe to open (`displayd.exports`), and streamed in batches from its own session:
-exporting a year of log holds one batch in memory, not the year.
+exporting a year of log holds one batch in memory, not the year. Beside the ids, both CSVs
+name what they stand for (`board_name`, `campaign_name`, `slogan_text`), looked up once per
+batch, not per row.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from displayd.errors import InvalidInput
 from displayd.exports import csv_download, csv_lines
 from displayd.http import decode_cursor, keyset_page
 from displayd.logbook import queries
-from displayd.logbook.schemas import AirtimeReport, PushStatus, RotationOut, RotationPage
+from displayd.logbook.schemas import AirtimeReport, AirtimeRow, PushStatus, RotationOut, RotationPage
 from displayd.runtime import runtime_of
 from displayd.schemas import CURSOR_DESCRIPTION, DB_INT_MAX, LIMIT_DESCRIPTION, NO_CONTROLS, SPAN, BoundedUTCDatetime
 
@@ -30,6 +32,9 @@ router = APIRouter(prefix="/api/v1", tags=["rotation log"])
 
 # No control characters in a text filter: PostgreSQL refuses a NUL byte with an error, not "no rows".
 ROTATION_COLUMNS = list(RotationOut.model_fields)
+# What the ids stand for, for a person reading the CSV: after the API's own columns, whose
+# order scripts may rely on.
+NAME_COLUMNS = ["board_name", "campaign_name", "slogan_text"]
 CSV_RESPONSE = {"content": {"text/csv": {"schema": {"type": "string"}}},
                 "description": "With `Accept: text/csv` or `format=csv`: UTF-8 CSV with a byte-order mark."}
 
@@ -78,10 +83,12 @@ async def list_rotations(
 
 
 async def _rotation_csv(request: Request, where: queries.RotationFilter) -> AsyncIterator[str]:
-    yield csv_lines([ROTATION_COLUMNS])
+    yield csv_lines([ROTATION_COLUMNS + NAME_COLUMNS])
+    names = queries.Names()
     async with runtime_of(request.app).sessionmaker() as session:
         async for batch in queries.stream(session, where):
-            yield csv_lines([getattr(row, c) for c in ROTATION_COLUMNS] for row in batch)
+            await names.learn(session, batch)
+            yield csv_lines([*(getattr(row, c) for c in ROTATION_COLUMNS), *names.of(row)] for row in batch)
 
 
 @router.get("/reports/airtime", summary="Airtime by slogan, board or day (JSON or CSV)",
@@ -96,22 +103,27 @@ async def airtime_report(
     format: Format = None,
 ) -> Any:
     _range(from_, to)
-    timezone = DEFAULT_TIMEZONE
+    timezone, campaign_name = DEFAULT_TIMEZONE, None
     if campaign_id is not None:
-        stored = (await campaigns.get(session, campaign_id, include_deleted=True)).timezone
+        campaign = await campaigns.get(session, campaign_id, include_deleted=True)
+        campaign_name = campaign.name
         # A row from before zones were checked may name one no longer accepted (`localtime`):
         # its days are then the office's, and the report says so in `timezone`.
-        if stored in rotation.timezone_names():
-            timezone = stored
+        if campaign.timezone in rotation.timezone_names():
+            timezone = campaign.timezone
     where = queries.RotationFilter(campaign_id=campaign_id, starts_from=from_, starts_before=to)
-    items = await queries.airtime(session, where, by=by, timezone=timezone)
+    items = await queries.airtime(session, where, by=by)
     report = AirtimeReport(by=by, campaign_id=campaign_id, timezone=timezone, starts_at=from_, ends_at=to,
                            items=items)
     if wants_csv(request, format):
-        columns = list(type(items[0]).model_fields) if items else ["key", "label"]
+        # The report's campaign, and what the label is, named as in the rotation CSV.
+        named = {"slogan": ["slogan_text"], "board": ["board_name"], "day": []}[by]
+        columns = [*AirtimeRow.model_fields, "campaign_id", "campaign_name", *named]
+        rows = [[*(getattr(i, c) for c in AirtimeRow.model_fields), campaign_id, campaign_name,
+                 *([i.label] if named else [])] for i in items]
 
         async def lines() -> AsyncIterator[str]:
-            yield csv_lines([columns, *([getattr(i, c) for c in columns] for i in items)])
+            yield csv_lines([columns, *rows])
 
         return csv_download(lines(), f"thoi-luong-phat-theo-{by}.csv")
     return report

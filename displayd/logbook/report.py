@@ -151,9 +151,9 @@ async def campaign_report(session: AsyncSession, campaign_id: int, *, start: dat
     since, until = report_period(campaign, start=start, end=end, now=now)
     where = queries.RotationFilter(campaign_id=campaign.id, starts_from=since, starts_before=until)
     summary = await queries.summary(session, where)
-    by_slogan = await queries.airtime(session, where, by="slogan", timezone=campaign.timezone)
-    by_board = await queries.airtime(session, where, by="board", timezone=campaign.timezone)
-    by_day = await queries.airtime(session, where, by="day", timezone=campaign.timezone)
+    by_slogan = await queries.airtime(session, where, by="slogan")
+    by_board = await queries.airtime(session, where, by="board")
+    by_day = await queries.airtime(session, where, by="day")
 
     incidents, incident_count, per_board = await _incidents(session, campaign.id, since, until)
     slogan_ids = [int(row.key) for row in by_slogan]

@@ -52,7 +52,9 @@ class AirtimeReport(BaseModel):
 
     by: Literal["slogan", "board", "day"] = Field(description="The grouping.")
     campaign_id: int | None = Field(description="The campaign reported on, or null for all.")
-    timezone: str = Field(description="Time zone of the days.")
+    timezone: str = Field(description="The campaign's time zone, whose local days `by=day` lists (without a "
+                                      "campaign, each slot's day is in its own campaign's zone; this names the "
+                                      "default).")
     starts_at: datetime | None = Field(description="Range start (UTC), if given.")
     ends_at: datetime | None = Field(description="Range end (UTC), if given.")
     items: list[AirtimeRow] = Field(description="One row per slogan, board or day.")

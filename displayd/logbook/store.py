@@ -5,22 +5,26 @@
 
 One row per (board, campaign, slot) is guaranteed by the unique constraint: inserts use
 ON CONFLICT DO NOTHING and report which keys were new, and only those are pushed, so a
-slot is never pushed twice, even by two leaders in turn.
+slot is never pushed twice, even by two leaders in turn. Each row carries its local day
+(`local_day`, the slot's start as a date in its campaign's time zone), which the daily totals
+and the retention purge go by; `daily_total` itself is kept by database triggers.
 """
 
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import and_, bindparam, select, text, tuple_, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from displayd.db.models import BoardHealth, IntegrityIncident, IssuedContent, Rotation, SchedulerState
+from displayd.campaigns.schemas import DEFAULT_TIMEZONE
+from displayd.db.models import BoardHealth, Campaign, IntegrityIncident, IssuedContent, Rotation, SchedulerState
 
 Key = tuple[str, int, int]  # (board_id, campaign_id, slot_index)
 CHUNK = 2000  # rows per statement: well under SQLite's and asyncpg's parameter limits
@@ -67,9 +71,31 @@ class Outcome:
     delivered_at: datetime | None
 
 
+def zone(name: str | None) -> ZoneInfo:
+    """A campaign's time zone; the default one for a name this machine does not know."""
+    try:
+        return ZoneInfo(name or DEFAULT_TIMEZONE)
+    except (ZoneInfoNotFoundError, ValueError):
+        return ZoneInfo(DEFAULT_TIMEZONE)
+
+
+def local_day(starts_at: datetime, timezone: ZoneInfo) -> date:
+    return starts_at.astimezone(timezone).date()
+
+
+async def campaign_zones(session: AsyncSession, campaign_ids: Collection[int]) -> dict[int, ZoneInfo]:
+    """The time zones of these campaigns, in one query (a campaign not found gets the default)."""
+    found = {row.id: zone(row.timezone) for row in await session.execute(
+        select(Campaign.id, Campaign.timezone).where(Campaign.id.in_(list(campaign_ids))))} if campaign_ids else {}
+    return {c: found.get(c) or zone(None) for c in campaign_ids}
+
+
 async def insert_rows(session: AsyncSession, rows: Sequence[NewRow]) -> set[Key]:
     """Insert the rows that do not exist yet; the keys of those that were new."""
     inserted: set[Key] = set()
+    if not rows:
+        return inserted
+    zones = await campaign_zones(session, {r.campaign_id for r in rows})
     for chunk in _chunks(rows):
         statement = dialect_insert(session, Rotation).on_conflict_do_nothing(
             index_elements=["board_id", "campaign_id", "slot_index"]
@@ -77,7 +103,8 @@ async def insert_rows(session: AsyncSession, rows: Sequence[NewRow]) -> set[Key]
         result = await session.execute(statement, [
             {"board_id": r.board_id, "campaign_id": r.campaign_id, "slot_index": r.slot_index,
              "slogan_id": r.slogan_id, "content_hash": r.content_hash, "starts_at": r.starts_at,
-             "ends_at": r.ends_at, "push_status": r.push_status, "attempts": 0, "error": r.error}
+             "ends_at": r.ends_at, "push_status": r.push_status, "attempts": 0, "error": r.error,
+             "local_day": local_day(r.starts_at, zones[r.campaign_id])}
             for r in chunk
         ])
         inserted.update((row[0], row[1], row[2]) for row in result)

@@ -137,6 +137,7 @@ async def test_airtime_by_slogan_board_and_day(client: httpx.AsyncClient, keys: 
                               headers=keys.auth("operator"))
     text = as_csv.content.decode("utf-8-sig")
     assert as_csv.content.startswith(b"\xef\xbb\xbf") and "Nhiệt liệt chào mừng" in text
-    assert text.splitlines()[0] == "key,label,slots,seconds,missed,delivered_ratio,polled_ratio"
+    assert text.splitlines()[0] == ("key,label,slots,seconds,missed,delivered_ratio,polled_ratio,campaign_id,"
+                                    "campaign_name,slogan_text")
     missing = await client.get("/api/v1/reports/airtime", params={"campaign_id": 99999}, headers=keys.auth("operator"))
     assert missing.status_code == 404
