@@ -115,8 +115,8 @@ async def settings(backend: str, migrated_urls: dict[str, str]) -> AsyncIterator
             for table in tables:
                 await connection.execute(text(f"DELETE FROM {table}"))
         await connection.execute(text("UPDATE change_version SET version = 0"))
-        await connection.execute(text("UPDATE scheduler_state SET handled_until = NULL, leader = NULL, missed_from = NULL, "
-                                      "purged_before = NULL"))
+        await connection.execute(text("UPDATE scheduler_state SET handled_until = NULL, leader = NULL, "
+                                      "missed_from = NULL, purged_before = NULL"))
     await engine.dispose()
     yield settings
 
