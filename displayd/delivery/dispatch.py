@@ -38,6 +38,7 @@ from displayd.logbook import store
 from displayd.logbook.store import Key, NewRow, Outcome
 from displayd.metrics import Metrics
 from displayd.protocol import PUSHED
+from displayd.rotation import Assignment
 
 log = logging.getLogger("displayd.delivery")
 
@@ -53,12 +54,18 @@ PUSH_CONCURRENCY = 4096
 FIRST_CLAIM = 32
 
 
+def webhook_id(key: Key, revision: int) -> str:
+    """`<board>:<campaign>:<slot>:<revision>`: stable across retries, one per revision of a slot."""
+    return f"{key[0]}:{key[1]}:{key[2]}:{revision}"
+
+
 @dataclass(slots=True)
 class Given:
     """What a board was last given: a slot's content, or a blank (key None)."""
 
     key: Key | None
     content_hash: str | None
+    revision: int = 0  # of that slot: 0 the first send, one more for each change sent within it
 
 
 @dataclass(slots=True)
@@ -266,8 +273,11 @@ class Dispatcher:
         key = (board_id, assignment.campaign_id, assignment.slot_index)
         if previous is not None and previous.key == key:
             if previous.content_hash != showing.content_hash and pushes:
-                plan.blanks.append(self._blank(board, assignment.ends_at, t))
-                plan.given[board_id] = Given(key, showing.content_hash)
+                # What it shows changed within a slot it was sent (a retirement, an edit): the
+                # slot's next revision, a blank carrying the slot, at once.
+                revision = previous.revision + 1
+                plan.blanks.append(self._blank(board, assignment.ends_at, t, slot=assignment, revision=revision))
+                plan.given[board_id] = Given(key, showing.content_hash, revision)
             return
         if not pushes:
             status = "not_pushed"
@@ -303,22 +313,33 @@ class Dispatcher:
         assignment = showing.assignment
         assert assignment is not None and board.endpoint_url is not None
         document = showing.document
-        body = json.dumps({"type": "show", "board_id": board.spec.id, "slot": document["slot"],
+        body = json.dumps({"type": "show", "board_id": board.spec.id, "slot": document["slot"], "revision": 0,
                            "content": document["content"], "content_hash": document["content_hash"],
                            "valid_until": document["valid_until"]}, ensure_ascii=False, separators=(",", ":"))
         key = (board.spec.id, assignment.campaign_id, assignment.slot_index)
         request = PushRequest(board_id=board.spec.id, url=board.endpoint_url, body=body.encode(),
-                              webhook_id=f"{key[0]}:{key[1]}:{key[2]}", secret=self._secret(board),
+                              webhook_id=webhook_id(key, 0), secret=self._secret(board),
                               deadline=self._deadline(assignment.ends_at, now))
         return _Push(request, key, showing.content_hash, showing.slot_key)
 
-    def _blank(self, board: BoardView, until: datetime | None, now: datetime) -> _Push:
+    def _blank(self, board: BoardView, until: datetime | None, now: datetime, *,
+               slot: Assignment | None = None, revision: int = 0) -> _Push:
+        """A blank: the board goes idle (no slot), or a slot's revision `revision` takes back
+        what it was sent for that slot (DESIGN: a board keeps the highest revision of a slot)."""
         assert board.endpoint_url is not None
-        body = json.dumps({"type": "blank", "board_id": board.spec.id, "until": iso(until) if until else None},
-                          separators=(",", ":"))
+        document: dict[str, object] = {"type": "blank", "board_id": board.spec.id}
+        if slot is not None:
+            key: Key = (board.spec.id, slot.campaign_id, slot.slot_index)
+            document |= {"slot": {"campaign_id": slot.campaign_id, "index": slot.slot_index,
+                                  "starts_at": iso(slot.starts_at), "ends_at": iso(slot.ends_at)},
+                         "revision": revision}
+            ident = webhook_id(key, revision)
+        else:
+            ident = f"{board.spec.id}:blank:{int(now.timestamp() * 1000)}"
+        document["until"] = iso(until) if until else None
+        body = json.dumps(document, separators=(",", ":"))
         request = PushRequest(board_id=board.spec.id, url=board.endpoint_url, body=body.encode(),
-                              webhook_id=f"{board.spec.id}:blank:{int(now.timestamp() * 1000)}",
-                              secret=self._secret(board), deadline=self._deadline(until, now))
+                              webhook_id=ident, secret=self._secret(board), deadline=self._deadline(until, now))
         return _Push(request, None, None, f"blank:{int(now.timestamp())}")
 
     async def _deliver(self, sends: list[tuple[list[_Push], asyncio.Task[list[PushResult]]]]) -> None:

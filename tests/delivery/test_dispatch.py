@@ -70,11 +70,12 @@ async def test_a_slot_is_logged_then_pushed_signed_once(
     await dispatcher.stop()
     [received] = boards.received("bang-day")
     assert verify(pushed["secret"], received.headers, received.body)
-    assert received.headers["webhook-id"] == f"bang-day:{campaign['id']}:17280"
+    assert received.headers["webhook-id"] == f"bang-day:{campaign['id']}:17280:0"
     body = json.loads(received.body)
     current = (await factory.current(pushed)).json()
-    assert body == {"type": "show", "board_id": "bang-day", "slot": current["slot"], "content": current["content"],
-                    "content_hash": current["content_hash"], "valid_until": current["valid_until"]}
+    assert body == {"type": "show", "board_id": "bang-day", "slot": current["slot"], "revision": 0,
+                    "content": current["content"], "content_hash": current["content_hash"],
+                    "valid_until": current["valid_until"]}
     logged = {r.board_id: r for r in await rows(settings)}
     assert logged["bang-day"].push_status == "delivered" and logged["bang-day"].attempts == 1
     assert logged["bang-day"].http_status == 200 and logged["bang-day"].delivered_at is not None
@@ -117,13 +118,19 @@ async def test_retirement_blanks_push_boards_and_pause_idles_them(
     await factory.board("bang-day", delivery="push", endpoint_url=boards.url("ok", "bang-day"))
     await dispatcher.sync(clock.now)
     await dispatcher.stop()
-    shown = json.loads(boards.received("bang-day")[0].body)["content"]["slogan_id"]
+    first = boards.received("bang-day")[0]
+    shown = json.loads(first.body)["content"]["slogan_id"]
+    slot = json.loads(first.body)["slot"]
+    assert json.loads(first.body)["revision"] == 0 and first.headers["webhook-id"].endswith(f":{slot['index']}:0")
     clock.advance(seconds=3)
     await client.post(f"/api/v1/slogans/{shown}/retire", json={"reason": "x"}, headers=keys.auth("approver"))
     await dispatcher.sync(clock.now)
     await dispatcher.stop()
-    blank = json.loads(boards.received("bang-day")[1].body)
-    assert blank == {"type": "blank", "board_id": "bang-day", "until": "2024-05-07T00:00:30Z"}
+    # The slot's next revision takes it back at once: a blank carrying the slot, revision 1.
+    revised = boards.received("bang-day")[1]
+    assert json.loads(revised.body) == {"type": "blank", "board_id": "bang-day", "slot": slot, "revision": 1,
+                                        "until": "2024-05-07T00:00:30Z"}
+    assert revised.headers["webhook-id"] == f"bang-day:{campaign['id']}:{slot['index']}:1"
     # The next slot brings content again, never the retired slogan.
     clock.advance(seconds=27)
     await dispatcher.sync(clock.now)

@@ -109,7 +109,7 @@ async def test_pushes_at_slot_boundaries_signed_and_logged(database: str, tmp_pa
                     assert verify(made["secrets"][board_id], push.headers, push.body)
                     body = json.loads(push.body)
                     slot = body["slot"]
-                    assert push.headers["webhook-id"] == f"{board_id}:{slot['campaign_id']}:{slot['index']}"
+                    assert push.headers["webhook-id"] == f"{board_id}:{slot['campaign_id']}:{slot['index']}:0"
                     assert body["content_hash"].startswith("sha256:")
                     schedule = (await http.get(f"{server.url}/api/v1/boards/{board_id}/schedule", headers=auth["admin"],
                                                params={"from": slot["starts_at"], "to": slot["ends_at"]})).json()

@@ -79,6 +79,6 @@ async def test_kill_9_cycles_lose_and_double_nothing(url: str, tmp_path: Path) -
             assert {r.push_status for r in down} == {"missed"}, [(r.slot_index, r.push_status) for r in down]
             received = Counter(r.headers["webhook-id"] for r in shows(boards.received(board_id)))
             assert max(received.values()) == 1, "no slot pushed twice"
-            logged = {f"{r.board_id}:{r.campaign_id}:{r.slot_index}" for r in mine
+            logged = {f"{r.board_id}:{r.campaign_id}:{r.slot_index}:0" for r in mine
                       if r.push_status in ("delivered", "failed")}
             assert set(received) <= logged, "every push a board received is in the log"
