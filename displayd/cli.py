@@ -40,7 +40,8 @@ def _actor(name: str | None) -> Principal:
 
 
 def _run_in_transaction(settings: Settings, work: Callable[..., Awaitable[T]]) -> T:
-    """Run `work(session)` in one transaction on a fresh engine; domain errors exit 2."""
+    """Run `work(session)` in one transaction on a fresh engine; a domain error, or a database
+    that cannot be reached or is not migrated, is one line on stderr and exit status 1."""
     from displayd.db.session import create_engine, create_sessionmaker
 
     async def main() -> T:
@@ -52,7 +53,8 @@ def _run_in_transaction(settings: Settings, work: Callable[..., Awaitable[T]]) -
             await engine.dispose()
 
     try:
-        return asyncio.run(main())
+        with _database_errors(settings):
+            return asyncio.run(main())
     except DisplaydError as exc:
         raise click.ClickException(exc.detail) from None
 
@@ -172,7 +174,10 @@ def _database_errors(settings: Settings) -> Iterator[None]:
     try:
         yield
     except DBAPIError as exc:  # the driver's own message; SQLAlchemy's adds the statement and parameters
-        raise click.ClickException(f"database {_redacted(settings.database_url)}: {exc.orig}") from None
+        reason = str(exc.orig)
+        if "no such table" in reason or ("relation" in reason and "does not exist" in reason):
+            reason += "; the database is not migrated: run `displayd db upgrade` first"
+        raise click.ClickException(f"database {_redacted(settings.database_url)}: {reason}") from None
     except (OSError, TimeoutError) as exc:
         raise click.ClickException(f"cannot reach the database {_redacted(settings.database_url)}: {exc}") from None
 
