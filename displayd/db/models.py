@@ -14,7 +14,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 from displayd.db.base import Base, BigId, UTCDateTime
 
 __all__ = [
-    "ApiKey", "AuditEvent", "Base", "Board", "BoardHealth", "Campaign", "ChangeVersion", "DailyTotal",
+    "ApiKey", "AuditEvent", "Base", "Board", "BoardHealth", "Campaign", "ChangeVersion", "DailyTotal", "EmergencyStop",
     "IntegrityIncident", "IssuedContent", "Rotation", "SchedulerState", "Slogan", "UiSession",
 ]
 
@@ -144,12 +144,13 @@ class Board(Base):
     name: Mapped[str] = mapped_column(String(200))
     location: Mapped[str | None] = mapped_column(String(300), nullable=True)
     groups: Mapped[list[str]] = mapped_column(JSON, default=list)
-    delivery: Mapped[str] = mapped_column(String(4))
+    delivery: Mapped[str] = mapped_column(String(6))  # push | poll | stream | both
     endpoint_url: Mapped[str | None] = mapped_column(String(500), nullable=True)
     charset: Mapped[str] = mapped_column(String(5))
     max_chars: Mapped[int] = mapped_column(Integer)
     lines: Mapped[int] = mapped_column(Integer)
     offset: Mapped[int] = mapped_column(Integer)
+    lead_seconds: Mapped[int] = mapped_column(Integer, default=0)  # content is sent this long before its slot
     enabled: Mapped[bool] = mapped_column(default=True)
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     secret_nonce: Mapped[str] = mapped_column(String(64))
@@ -194,6 +195,9 @@ class Rotation(Base):
     delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     first_polled_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     local_day: Mapped[date] = mapped_column(Date)
+    # The highest revision of the slot sent: 0 the first send, one more for each change sent
+    # within it (a retirement, a pause, the emergency stop, a resumption).
+    revisions: Mapped[int] = mapped_column(Integer, default=0)
 
 
 class DailyTotal(Base):
@@ -284,3 +288,17 @@ class SchedulerState(Base):
     missed_from: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     leader: Mapped[str | None] = mapped_column(String(100), nullable=True)
     purged_before: Mapped[date | None] = mapped_column(Date, nullable=True)
+
+
+class EmergencyStop(Base):
+    """Every board blank while a stop holds: the row whose `lifted_at` is null (at most one).
+    Rows are kept after they are lifted, as the history of stops."""
+
+    __tablename__ = "emergency_stop"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    reason: Mapped[str] = mapped_column(String(300))
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    started_by: Mapped[str] = mapped_column(String(100))
+    lifted_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    lifted_by: Mapped[str | None] = mapped_column(String(100), nullable=True)
