@@ -29,7 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from displayd import changes
 from displayd.catalog.service import APPROVED
-from displayd.db.models import Board, Campaign, Slogan
+from displayd.db.models import Board, Campaign, EmergencyStop, Slogan
 from displayd.errors import PlanFailed, RangeTooLarge
 from displayd.live.plan import CampaignVersions, board_assignment, board_next_change, board_timeline, versions_of
 from displayd.rotation import Assignment, BoardSpec, content_hash, render_content, zone
@@ -66,13 +66,24 @@ class BoardView:
     enabled: bool
     secret_nonce: str
     created_at: datetime
+    lead_seconds: int = 0  # content is sent (pushed, streamed, offered as a poll's `next`) this long ahead
 
     @classmethod
     def of(cls, board: Board) -> BoardView:
         return cls(spec=BoardSpec(id=board.id, groups=frozenset(board.groups), offset=board.offset),
                    name=board.name, delivery=board.delivery, endpoint_url=board.endpoint_url,
                    charset=board.charset, max_chars=board.max_chars, lines=board.lines, enabled=board.enabled,
-                   secret_nonce=board.secret_nonce, created_at=board.created_at)
+                   secret_nonce=board.secret_nonce, created_at=board.created_at, lead_seconds=board.lead_seconds)
+
+
+@dataclass(frozen=True, slots=True)
+class StopView:
+    """The emergency stop that holds: while there is one, every board is idle."""
+
+    id: int
+    reason: str
+    started_at: datetime
+    started_by: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,6 +129,7 @@ class Snapshot:
     campaign_names: dict[int, str]
     campaign_zones: dict[int, str]
     slogans: dict[int, str]
+    stop: StopView | None = None  # the emergency stop, when one holds
     on_error: Callable[[], None] | None = None  # counts each new planning fault (metrics)
     errors: dict[ErrorKey, str] = field(default_factory=dict)
     _excluded: dict[str, frozenset[int]] = field(default_factory=dict)  # board → campaigns left out of its plan
@@ -143,7 +155,7 @@ class Snapshot:
         return showing
 
     def _showing_at(self, board: BoardView, campaigns: Sequence[CampaignVersions], t: datetime) -> Showing:
-        if not board.enabled:
+        if not board.enabled or self.stop is not None:
             return self._render(board, None, since=t, until=None)
         assignment = board_assignment(campaigns, board.spec, t)
         until = board_next_change(campaigns, board.spec, t)
@@ -274,8 +286,11 @@ async def load(session: AsyncSession, *, on_error: Callable[[], None] | None = N
     campaign_rows = list(await session.scalars(
         select(Campaign).where(Campaign.deleted_at.is_(None)).order_by(Campaign.id)))
     board_rows = list(await session.scalars(select(Board).where(Board.deleted_at.is_(None)).order_by(Board.id)))
+    stop = await session.scalar(select(EmergencyStop).where(EmergencyStop.lifted_at.is_(None))
+                                .order_by(EmergencyStop.id.desc()).limit(1))
     snapshot = Snapshot(version=version, boards={}, token_boards={}, campaigns=[], campaign_names={},
-                        campaign_zones={}, slogans=slogans, on_error=on_error)
+                        campaign_zones={}, slogans=slogans, on_error=on_error,
+                        stop=None if stop is None else StopView(stop.id, stop.reason, stop.started_at, stop.started_by))
     for board in board_rows:
         try:
             snapshot.boards[board.id] = BoardView.of(board)
