@@ -10,7 +10,8 @@ is `push`, `poll` or `both`.
 
 from __future__ import annotations
 
-__all__ = ["BOARD_TOKEN_PREFIX", "DELIVERIES", "KEY_PREFIX", "POLLED", "PUSHED", "SECRET_PREFIX", "bearer_token"]
+__all__ = ["BOARD_TOKEN_PREFIX", "DELIVERIES", "KEY_PREFIX", "POLLED", "PUSHED", "SECRET_PREFIX", "STREAMED",
+           "STREAM_LEAD", "bearer_token"]
 
 KEY_PREFIX = "dk_"
 BOARD_TOKEN_PREFIX = "bt_"
@@ -19,6 +20,9 @@ SECRET_PREFIX = "whsec_"
 DELIVERIES = ("push", "poll", "both")
 PUSHED = ("push", "both")  # boards displayd sends to
 POLLED = ("poll", "both")  # boards that ask displayd
+
+STREAMED = "stream"  # boards that hold a connection open and are sent their content over it
+STREAM_LEAD = 2  # seconds: a stream board's content is sent at least this long before its slot
 
 
 def bearer_token(authorization: str | None) -> str | None:

@@ -1,19 +1,25 @@
-"""The scheduler leader's work: at every slot boundary, and after every change, give each
-board what it should show, record it in the rotation log, push it, and record the outcome.
+"""The scheduler leader's work: at every slot boundary, ahead of it, and after every change,
+give each board what it should hold, record it in the rotation log, push it, and record the outcome.
 
     dispatcher = Dispatcher(...)
     await dispatcher.take_over()          # once, on becoming leader
-    next_boundary = await dispatcher.sync(at)
+    next_sync = await dispatcher.sync(at)
 
-`sync` compares what each board should show now (the process's snapshot) with what it was
-last given:
-- a new (campaign, slot): a rotation row is inserted first — `pending` for push boards,
-  `skipped` for boards whose circuit is open, `not_pushed` for poll-only boards — and only
-  rows that were really new are pushed, so no slot is ever pushed twice;
-- the same slot with other content (its slogan was retired): a blank until the slot ends;
-- nothing any more (paused, ended, retired): a blank until the next change.
+`sync` asks each board's `Ledger` (`displayd.delivery.ledger`) what it must be sent at `at`:
+the slot under way and the one starting within the board's lead (`lead_seconds`; at least
+STREAM_LEAD for stream boards), compared with what it was sent. Then:
+- a slot's first send: a rotation row is inserted first — `pending` for push boards, `skipped`
+  for boards whose circuit is open, `not_pushed` for poll and stream boards (the stream marks
+  its row delivered when it sends it) — and only rows that were really new are pushed, so no
+  slot is ever pushed twice. A slot sent ahead carries its `starts_at` in the future: the board
+  shows it then by its own clock, and the pushes of one sync leave spread over up to a quarter
+  of the lead (at most MAX_SPREAD), not in one burst;
+- a later revision of a slot (taken back by a blank, given back by a show): pushed at once,
+  its outcome and revision written on the slot's row;
+- a board left with nothing: a blank without a slot.
 Pushes run in the background and must finish by the slot's end; their outcomes and the
-boards' health are written in one batch when they are all done.
+boards' health are written in one batch when they are all done. `sync` answers when it must
+run next: the earliest instant any board's content changes, or the lead before it.
 """
 
 from __future__ import annotations
@@ -29,6 +35,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from displayd.delivery.ledger import Ledger, Send, Sent
 from displayd.delivery.push import Pusher, PushRequest, PushResult
 from displayd.errors import PlanFailed
 from displayd.keyring import board_secret
@@ -38,7 +45,6 @@ from displayd.logbook import store
 from displayd.logbook.store import Key, NewRow, Outcome
 from displayd.metrics import Metrics
 from displayd.protocol import PUSHED
-from displayd.rotation import Assignment
 
 log = logging.getLogger("displayd.delivery")
 
@@ -52,6 +58,8 @@ PUSH_CONCURRENCY = 4096
 # Rows in a boundary's first claim: its pushes leave after one small insert (~2 ms); the
 # rest are written while they are on the wire.
 FIRST_CLAIM = 32
+MAX_SPREAD = 1.0  # seconds: the longest a sync's pushes sent ahead are spread over
+MAX_LEAD = timedelta(seconds=300)  # the longest `lead_seconds`: how far ahead a take-over looks for rows
 
 
 def webhook_id(key: Key, revision: int) -> str:
@@ -59,13 +67,25 @@ def webhook_id(key: Key, revision: int) -> str:
     return f"{key[0]}:{key[1]}:{key[2]}:{revision}"
 
 
-@dataclass(slots=True)
-class Given:
-    """What a board was last given: a slot's content, or a blank (key None)."""
+def show_document(board_id: str, showing: Showing, revision: int) -> dict[str, Any]:
+    """A `show` (DESIGN "Push"): the same JSON whether pushed or streamed."""
+    document = showing.document
+    return {"type": "show", "board_id": board_id, "slot": document["slot"], "revision": revision,
+            "content": document["content"], "content_hash": document["content_hash"],
+            "valid_until": document["valid_until"]}
 
-    key: Key | None
-    content_hash: str | None
-    revision: int = 0  # of that slot: 0 the first send, one more for each change sent within it
+
+def blank_document(board_id: str, send: Send) -> dict[str, Any]:
+    """A `blank`: a slot's revision (carrying the slot) or, without one, idle until `until`."""
+    document: dict[str, Any] = {"type": "blank", "board_id": board_id}
+    slot = send.slot
+    if send.key is not None and slot is not None:
+        document |= {"slot": {"campaign_id": send.key[1], "index": send.key[2], "starts_at": iso(slot.starts_at),
+                              "ends_at": iso(slot.ends_at)}, "revision": send.revision}
+        document["until"] = iso(slot.ends_at)
+    else:
+        document["until"] = iso(send.until) if send.until else None
+    return document
 
 
 @dataclass(slots=True)
@@ -82,7 +102,8 @@ class Health:
 @dataclass(slots=True)
 class _Push:
     request: PushRequest
-    key: Key | None          # None for blanks: they have no rotation row
+    key: Key | None          # the slot whose row records the outcome; None for a slotless blank
+    revision: int
     sent_hash: str | None
     slot_key: str            # what a board's report is an incident of, at most once (`store.Incident`)
 
@@ -95,10 +116,15 @@ class _Plan:
     snapshot: Snapshot
     generation: int                      # the dispatcher's generation it was planned against
     rows: list[NewRow] = field(default_factory=list)
-    shows: dict[Key, _Push] = field(default_factory=dict)
-    blanks: list[_Push] = field(default_factory=list)
-    given: dict[str, Given] = field(default_factory=dict)
+    shows: dict[Key, _Push] = field(default_factory=dict)  # first sends: pushed once their row is new
+    revisions: list[_Push] = field(default_factory=list)  # later revisions and slotless blanks: at once
+    given: dict[str, Ledger] = field(default_factory=dict)
     next_at: datetime | None = None
+    spread: float | None = None  # seconds the pushes sent ahead leave over (the least of their boards')
+
+    def at_latest(self, t: datetime | None) -> None:
+        if t is not None and (self.next_at is None or t < self.next_at):
+            self.next_at = t
 
 
 @dataclass
@@ -110,7 +136,7 @@ class Dispatcher:
     clock: Callable[[], datetime]
     master: bytes
     name: str
-    given: dict[str, Given] = field(default_factory=dict)
+    given: dict[str, Ledger] = field(default_factory=dict)  # what each board was sent, slot by slot
     health: dict[str, Health] = field(default_factory=dict)
     _deliveries: set[asyncio.Task[None]] = field(default_factory=set)
     _secrets: dict[str, str] = field(default_factory=dict)
@@ -124,11 +150,15 @@ class Dispatcher:
         now = self.clock()
         async with self.sessionmaker() as session, session.begin():
             stale = await store.fail_stale_pending(session, now)
-            current = await store.rows_covering(session, now)
+            current = await store.rows_between(session, now, now + MAX_LEAD)
             health = await store.load_health(session)
             since = await store.claim_missed_window(session, not_before=now - MISSED_WINDOW)
-        self.given = {row.board_id: Given((row.board_id, row.campaign_id, row.slot_index), row.content_hash)
-                      for row in current}
+        slots: dict[str, dict[Key, Sent]] = {}
+        for row in current:  # a slot revised before is re-sent as it stands now (`Sent.shown` None)
+            slots.setdefault(row.board_id, {})[(row.board_id, row.campaign_id, row.slot_index)] = Sent(
+                row.starts_at, row.ends_at, row.content_hash, row.revisions, True if row.revisions == 0 else None)
+        self.given = {board_id: Ledger(held, blank=not any(s.starts_at <= now for s in held.values()))
+                      for board_id, held in slots.items()}
         self.health = {h.board_id: Health(h.consecutive_failures, h.unreachable_since, h.last_push_at)
                        for h in health.values()}
         if stale:
@@ -196,7 +226,8 @@ class Dispatcher:
         def send(pushes: list[_Push]) -> None:
             if pushes:
                 requests = [push.request for push in pushes]
-                sends.append((pushes, asyncio.create_task(self.pusher.push_all(requests, gate=gate))))
+                sends.append((pushes, asyncio.create_task(
+                    self.pusher.push_all(requests, gate=gate, spread=plan.spread or 0.0))))
 
         claims = [claim for claim in (plan.rows[:FIRST_CLAIM], plan.rows[FIRST_CLAIM:]) if claim]
         first_push: float | None = None
@@ -232,18 +263,18 @@ class Dispatcher:
             for board_id in [b for b in self.given if b not in plan.snapshot.boards]:
                 del self.given[board_id]  # deleted boards
             self.given.update(plan.given)  # the boards without a row too: blanks, idle, unchanged
-            send(plan.blanks)
+            send(plan.revisions)
         finally:
             if sends:  # what is on the wire is recorded, whatever happened to the later claims
                 task = asyncio.create_task(self._deliver(sends), name=f"displayd-push-{iso(plan.at)}")
                 self._deliveries.add(task)
                 task.add_done_callback(self._deliveries.discard)
         log.debug("boundary %s: began %.1f ms after it, %s plan %.1f ms, first pushes after %s, rows %.1f ms, "
-                  "%d pushes, %d blanks", iso(plan.at), (now - at).total_seconds() * 1000,
+                  "%d pushes, %d revisions", iso(plan.at), (now - at).total_seconds() * 1000,
                   "prepared" if prepared else "new", (planned - started) * 1000,
                   "-" if first_push is None else f"{(first_push - planned) * 1000:.1f} ms",
                   (time.perf_counter() - planned) * 1000, sum(len(pushes) for pushes, _ in sends),
-                  len(plan.blanks))
+                  len(plan.revisions))
         return plan.next_at
 
     def _plan(self, t: datetime) -> _Plan:
@@ -259,38 +290,41 @@ class Dispatcher:
 
     def _plan_board(self, plan: _Plan, board: BoardView, t: datetime) -> None:
         board_id = board.spec.id
-        showing = plan.snapshot.showing(board_id, t)
-        if showing.until is not None and (plan.next_at is None or showing.until < plan.next_at):
-            plan.next_at = showing.until
+        snapshot = plan.snapshot
+        lead = board.ahead_seconds
+        ledger = self.given.get(board_id) or Ledger()
+        sends, plan.given[board_id] = ledger.due(snapshot, board_id, t, lead=lead)
+        plan.at_latest(snapshot.showing(board_id, t).until)  # the cached showings `due` planned with
+        if lead:
+            ahead = snapshot.showing_ahead(board_id, t + timedelta(seconds=lead)).until
+            plan.at_latest(None if ahead is None else ahead - timedelta(seconds=lead))
         pushes = board.delivery in PUSHED and board.endpoint_url is not None
-        previous = self.given.get(board_id)
-        assignment = showing.assignment
-        if assignment is None:
-            if pushes and previous is not None and previous.key is not None:
-                plan.blanks.append(self._blank(board, showing.until, t))
-            plan.given[board_id] = Given(None, None)
-            return
-        key = (board_id, assignment.campaign_id, assignment.slot_index)
-        if previous is not None and previous.key == key:
-            if previous.content_hash != showing.content_hash and pushes:
-                # What it shows changed within a slot it was sent (a retirement, an edit): the
-                # slot's next revision, a blank carrying the slot, at once.
-                revision = previous.revision + 1
-                plan.blanks.append(self._blank(board, assignment.ends_at, t, slot=assignment, revision=revision))
-                plan.given[board_id] = Given(key, showing.content_hash, revision)
-            return
+        circuit_open = pushes and self.health.get(board_id, Health()).circuit_open(t)
+        for send in sends:
+            if send.new:
+                self._first_send(plan, board, send, pushes=pushes, circuit_open=circuit_open)
+            elif pushes and not circuit_open:
+                revise = self._show if send.type == "show" else self._blank
+                plan.revisions.append(revise(board, send, t))
+
+    def _first_send(self, plan: _Plan, board: BoardView, send: Send, *, pushes: bool, circuit_open: bool) -> None:
+        showing = send.showing
+        assert send.key is not None and showing is not None and showing.assignment is not None
+        assert showing.content_hash is not None
         if not pushes:
             status = "not_pushed"
-        elif self.health.get(board_id, Health()).circuit_open(t):
+        elif circuit_open:
             status = "skipped"
         else:
             status = "pending"
-            plan.shows[key] = self._show(board, showing, t)
-        assert showing.content_hash is not None
-        plan.rows.append(NewRow(board_id, assignment.campaign_id, assignment.slot_index, assignment.slogan_id,
+            plan.shows[send.key] = self._show(board, send, plan.at)
+            ahead = (showing.assignment.starts_at - plan.at).total_seconds()
+            spread = min(MAX_SPREAD, ahead / 4) if ahead > 0 else 0.0
+            plan.spread = spread if plan.spread is None else min(plan.spread, spread)
+        assignment = showing.assignment
+        plan.rows.append(NewRow(board.spec.id, assignment.campaign_id, assignment.slot_index, assignment.slogan_id,
                                 showing.content_hash, assignment.starts_at, assignment.ends_at, status,
                                 "board unreachable: not tried" if status == "skipped" else None))
-        plan.given[board_id] = Given(key, showing.content_hash)
 
     async def stop(self) -> None:
         """Wait for deliveries under way (they end by their slots' ends)."""
@@ -309,38 +343,32 @@ class Dispatcher:
             return loop_now + 60.0
         return loop_now + max(0.0, (until - now).total_seconds())
 
-    def _show(self, board: BoardView, showing: Showing, now: datetime) -> _Push:
-        assignment = showing.assignment
-        assert assignment is not None and board.endpoint_url is not None
-        document = showing.document
-        body = json.dumps({"type": "show", "board_id": board.spec.id, "slot": document["slot"], "revision": 0,
-                           "content": document["content"], "content_hash": document["content_hash"],
-                           "valid_until": document["valid_until"]}, ensure_ascii=False, separators=(",", ":"))
-        key = (board.spec.id, assignment.campaign_id, assignment.slot_index)
-        request = PushRequest(board_id=board.spec.id, url=board.endpoint_url, body=body.encode(),
-                              webhook_id=webhook_id(key, 0), secret=self._secret(board),
-                              deadline=self._deadline(assignment.ends_at, now))
-        return _Push(request, key, showing.content_hash, showing.slot_key)
-
-    def _blank(self, board: BoardView, until: datetime | None, now: datetime, *,
-               slot: Assignment | None = None, revision: int = 0) -> _Push:
-        """A blank: the board goes idle (no slot), or a slot's revision `revision` takes back
-        what it was sent for that slot (DESIGN: a board keeps the highest revision of a slot)."""
+    def _show(self, board: BoardView, send: Send, now: datetime) -> _Push:
+        showing = send.showing
+        assert showing is not None and showing.assignment is not None and send.key is not None
         assert board.endpoint_url is not None
-        document: dict[str, object] = {"type": "blank", "board_id": board.spec.id}
-        if slot is not None:
-            key: Key = (board.spec.id, slot.campaign_id, slot.slot_index)
-            document |= {"slot": {"campaign_id": slot.campaign_id, "index": slot.slot_index,
-                                  "starts_at": iso(slot.starts_at), "ends_at": iso(slot.ends_at)},
-                         "revision": revision}
-            ident = webhook_id(key, revision)
-        else:
-            ident = f"{board.spec.id}:blank:{int(now.timestamp() * 1000)}"
-        document["until"] = iso(until) if until else None
-        body = json.dumps(document, separators=(",", ":"))
+        body = json.dumps(show_document(board.spec.id, showing, send.revision), ensure_ascii=False,
+                          separators=(",", ":"))
         request = PushRequest(board_id=board.spec.id, url=board.endpoint_url, body=body.encode(),
+                              webhook_id=webhook_id(send.key, send.revision), secret=self._secret(board),
+                              deadline=self._deadline(showing.assignment.ends_at, now))
+        return _Push(request, send.key, send.revision, showing.content_hash, showing.slot_key)
+
+    def _blank(self, board: BoardView, send: Send, now: datetime) -> _Push:
+        """A blank: a slot's revision taking back what it was sent for that slot, or, without a
+        slot, the board going idle until `send.until`."""
+        assert board.endpoint_url is not None
+        document = blank_document(board.spec.id, send)
+        if send.key is not None:
+            ident, until = webhook_id(send.key, send.revision), send.slot.ends_at if send.slot else None
+            slot_key = f"{send.key[1]}:{send.key[2]}"
+        else:
+            ident, until = f"{board.spec.id}:blank:{int(now.timestamp() * 1000)}", send.until
+            slot_key = f"blank:{int(now.timestamp())}"
+        request = PushRequest(board_id=board.spec.id, url=board.endpoint_url,
+                              body=json.dumps(document, separators=(",", ":")).encode(),
                               webhook_id=ident, secret=self._secret(board), deadline=self._deadline(until, now))
-        return _Push(request, None, None, f"blank:{int(now.timestamp())}")
+        return _Push(request, send.key, send.revision, None, slot_key)
 
     async def _deliver(self, sends: list[tuple[list[_Push], asyncio.Task[list[PushResult]]]]) -> None:
         try:
@@ -363,7 +391,7 @@ class Dispatcher:
             if push.key is not None:
                 outcomes.append(Outcome(push.key, "delivered" if result.delivered else "failed", result.attempts,
                                         result.http_status, result.latency_ms, result.error,
-                                        finished if result.delivered else None))
+                                        finished if result.delivered else None, push.revision))
             health_rows.append(self._health_after(board_id, result, finished))
             if result.reported_hash is not None and result.reported_hash != push.sent_hash:
                 suspicious.append((push, result.reported_hash))

@@ -51,7 +51,7 @@ class PushRequest:
     board_id: str
     url: str
     body: bytes  # the JSON document, already serialised
-    webhook_id: str  # "<board>:<campaign>:<slot>", stable across retries
+    webhook_id: str  # "<board>:<campaign>:<slot>:<revision>", stable across retries
     secret: str  # "whsec_…"
     deadline: float  # loop.time() by which every attempt must have finished (the slot's end)
 
@@ -176,7 +176,7 @@ class Pusher:
                         reported_hash=reported_hash)
 
     async def push_all(self, requests: Sequence[PushRequest], *, concurrency: int = 4096, burst: int = 64,
-                       gate: asyncio.Semaphore | None = None) -> list[PushResult]:
+                       gate: asyncio.Semaphore | None = None, spread: float = 0.0) -> list[PushResult]:
         """Every request pushed, at most `concurrency` at once; results in input order.
 
             results = await pusher.push_all(requests, concurrency=4096)
@@ -187,13 +187,18 @@ class Pusher:
         pushes are on the wire before the rest are even built (a slot's fan-out is bound by
         CPU). A slow board holds only its own task: with a pool of workers instead, as many
         hanging boards as workers stalled every healthy board behind them (bench/faults.py).
+        With `spread`, push i starts no earlier than `spread · i / len(requests)` seconds after
+        the first (content sent ahead of its slot can leave paced rather than in one burst);
+        a fan-out slower than that is not slowed further.
         """
         with _fewer_collections():
-            return await self._push_all(requests, burst, gate or asyncio.Semaphore(concurrency))
+            return await self._push_all(requests, burst, gate or asyncio.Semaphore(concurrency), spread)
 
     async def _push_all(self, requests: Sequence[PushRequest], burst: int,
-                        gate: asyncio.Semaphore) -> list[PushResult]:
+                        gate: asyncio.Semaphore, spread: float) -> list[PushResult]:
         results: list[PushResult | None] = [None] * len(requests)
+        loop = asyncio.get_running_loop()
+        begun, step = loop.time(), spread / len(requests) if requests else 0.0
 
         async def one(index: int) -> None:
             try:
@@ -203,6 +208,8 @@ class Pusher:
 
         async with asyncio.TaskGroup() as group:
             for index in range(len(requests)):
+                if step and (wait := begun + step * index - loop.time()) > 0:
+                    await asyncio.sleep(wait)
                 await gate.acquire()  # a task only when it can start: never 10,000 waiting ones
                 group.create_task(one(index))
                 if index % burst == burst - 1:

@@ -97,16 +97,19 @@ async def answer(runtime: Runtime, board_id: str, *, authorization: str | None, 
         as_text = fmt == "text"
 
     now = runtime.clock()
-    showing = snapshot.showing(board_id, now)
-    etag = showing.text_etag if as_text else showing.etag
-    headers = [(b"etag", etag.encode()), (b"cache-control", b"max-age=%d" % showing.max_age(now))]
+    if as_text:  # the simplest controllers: what shows now, no `next`; they poll at the slot's end
+        showing = snapshot.showing(board_id, now)
+        body, etag, max_age = showing.text, showing.text_etag, showing.max_age(now)
+    else:
+        showing, body, etag, max_age = snapshot.poll(board_id, now)
+    headers = [(b"etag", etag.encode()), (b"cache-control", b"max-age=%d" % max_age)]
     tags = etag_tags(if_none_match) if if_none_match else []
     matched = etag in tags or (if_none_match is not None and if_none_match.strip() == "*")
     runtime.polls.seen(board_id, showing, now, tags, matched)
     if matched:
         return Answer(304, headers, b"")
     headers.append((b"content-type", TEXT_TYPE if as_text else JSON_TYPE))
-    return Answer(200, headers, showing.text if as_text else showing.body)
+    return Answer(200, headers, body)
 
 
 class PollPath:

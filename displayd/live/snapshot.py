@@ -19,6 +19,7 @@ import itertools
 import json
 import logging
 import math
+import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -32,6 +33,7 @@ from displayd.catalog.service import APPROVED
 from displayd.db.models import Board, Campaign, EmergencyStop, Slogan
 from displayd.errors import PlanFailed, RangeTooLarge
 from displayd.live.plan import CampaignVersions, board_assignment, board_next_change, board_timeline, versions_of
+from displayd.protocol import STREAM_LEAD, STREAMED
 from displayd.rotation import Assignment, BoardSpec, content_hash, render_content, zone
 
 log = logging.getLogger("displayd.plan")
@@ -67,13 +69,21 @@ class BoardView:
     secret_nonce: str
     created_at: datetime
     lead_seconds: int = 0  # content is sent (pushed, streamed, offered as a poll's `next`) this long ahead
+    poll_phase: float = 0.0  # in [0, 1), stable per board: where in a lead window its polls are asked to land
+
+    @property
+    def ahead_seconds(self) -> int:
+        """How long before its slot a board is sent its content: its lead, at least STREAM_LEAD
+        seconds for a stream board (its content can only arrive over its stream)."""
+        return max(self.lead_seconds, STREAM_LEAD) if self.delivery == STREAMED else self.lead_seconds
 
     @classmethod
     def of(cls, board: Board) -> BoardView:
         return cls(spec=BoardSpec(id=board.id, groups=frozenset(board.groups), offset=board.offset),
                    name=board.name, delivery=board.delivery, endpoint_url=board.endpoint_url,
                    charset=board.charset, max_chars=board.max_chars, lines=board.lines, enabled=board.enabled,
-                   secret_nonce=board.secret_nonce, created_at=board.created_at, lead_seconds=board.lead_seconds)
+                   secret_nonce=board.secret_nonce, created_at=board.created_at, lead_seconds=board.lead_seconds,
+                   poll_phase=zlib.crc32(board.id.encode()) / 2**32)
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,6 +130,16 @@ class Showing:
         return max(0, math.ceil((self.until - t).total_seconds()))
 
 
+@dataclass(frozen=True, slots=True)
+class Offer:
+    """A poll's answer once the next slot is within the board's lead: `showing` with `next`."""
+
+    showing: Showing
+    body: bytes
+    etag: str
+    poll_at: datetime | None  # when the board is asked to poll again (None: at the slot's end)
+
+
 @dataclass
 class Snapshot:
     version: int
@@ -134,6 +154,8 @@ class Snapshot:
     errors: dict[ErrorKey, str] = field(default_factory=dict)
     _excluded: dict[str, frozenset[int]] = field(default_factory=dict)  # board → campaigns left out of its plan
     _showing: dict[str, Showing] = field(default_factory=dict)
+    _ahead: dict[str, Showing] = field(default_factory=dict)  # a later showing, sent ahead (`showing_ahead`)
+    _offers: dict[str, Offer] = field(default_factory=dict)  # a poll's answer with `next` (`poll`)
 
     @classmethod
     def empty(cls) -> Snapshot:
@@ -146,13 +168,64 @@ class Snapshot:
         cached = self._showing.get(board_id)
         if cached is not None and cached.covers(t):
             return cached
-        board = self.boards[board_id]
-        try:
-            showing = self._plan(board, lambda campaigns: self._showing_at(board, campaigns, t))
-        except PlanFailed:
-            showing = self._render(board, None, since=t, until=t + PLAN_RETRY)
+        ahead = self._ahead.get(board_id)
+        showing = ahead if ahead is not None and ahead.covers(t) else self._compute(board_id, t)
         self._showing[board_id] = showing
         return showing
+
+    def showing_ahead(self, board_id: str, t: datetime) -> Showing:
+        """What `board_id` will show at a later t (content sent ahead, a poll's `next`),
+        cached apart from the present's showing, which it becomes when t comes."""
+        for cache in (self._showing, self._ahead):
+            cached = cache.get(board_id)
+            if cached is not None and cached.covers(t):
+                return cached
+        showing = self._ahead[board_id] = self._compute(board_id, t)
+        return showing
+
+    def _compute(self, board_id: str, t: datetime) -> Showing:
+        board = self.boards[board_id]
+        try:
+            return self._plan(board, lambda campaigns: self._showing_at(board, campaigns, t))
+        except PlanFailed:
+            return self._render(board, None, since=t, until=t + PLAN_RETRY)
+
+    def poll(self, board_id: str, now: datetime) -> tuple[Showing, bytes, str, int]:
+        """A JSON poll's answer: the showing, the body, its ETag and its max-age.
+
+        Once the next slot is within the board's `lead_seconds`, the body carries it as `next`
+        and the ETag covers both. `max-age` asks a board with a lead to poll again inside the
+        next lead window, at its own phase of it (so polls spread over the window rather than
+        all landing at a boundary); a board without one polls at the slot's end, as always."""
+        showing = self.showing(board_id, now)
+        board = self.boards[board_id]
+        lead, until = board.lead_seconds, showing.until
+        if not lead or until is None:
+            return showing, showing.body, showing.etag, showing.max_age(now)
+        left = (until - now).total_seconds()
+        if left > lead:  # `next` is not offered yet: come back within the window
+            return showing, showing.body, showing.etag, max(1, math.ceil(left - lead + board.poll_phase * lead * 0.8))
+        offer = self._offers.get(board_id)
+        if offer is None or offer.showing is not showing:
+            offer = self._offers[board_id] = self._offer(board, showing, until)
+        if offer.poll_at is None:
+            return showing, offer.body, offer.etag, max(1, math.ceil(left))
+        return showing, offer.body, offer.etag, max(1, math.ceil((offer.poll_at - now).total_seconds()))
+
+    def _offer(self, board: BoardView, showing: Showing, until: datetime) -> Offer:
+        following = self.showing_ahead(board.spec.id, until)
+        if following.assignment is None or following.content is None:
+            return Offer(showing, showing.body, showing.etag, None)
+        document = showing.document | {"next": {"slot": following.document["slot"], "content": following.content,
+                                                "content_hash": following.content_hash}}
+        assert following.digest is not None
+        etag = f'{showing.etag[:-1]}.n{following.assignment.campaign_id}-{following.assignment.slot_index}-' \
+               f'{following.digest[:16]}"'
+        poll_at = None
+        if following.until is not None:  # inside the next slot's own lead window, at the board's phase
+            window_start = max(until, following.until - timedelta(seconds=board.lead_seconds))
+            poll_at = window_start + (following.until - window_start) * (board.poll_phase * 0.8)
+        return Offer(showing, _json(document), etag, poll_at)
 
     def _showing_at(self, board: BoardView, campaigns: Sequence[CampaignVersions], t: datetime) -> Showing:
         if not board.enabled or self.stop is not None:
@@ -235,7 +308,8 @@ class Snapshot:
         board_id = board.spec.id
         if assignment is None:
             document: dict[str, Any] = {"board_id": board_id, "state": "idle", "slot": None, "content": None,
-                                        "content_hash": None, "valid_until": iso(until) if until else None}
+                                        "content_hash": None, "valid_until": iso(until) if until else None,
+                                        "next": None}
             tag = f"idle-{int(until.timestamp()) if until else 'forever'}"
             return Showing(board_id, since, until, None, None, None, document, _json(document), b"",
                            f'"{tag}"', f'"{tag}-text"', None)
@@ -244,7 +318,7 @@ class Snapshot:
             "board_id": board_id, "state": "showing",
             "slot": {"campaign_id": assignment.campaign_id, "index": assignment.slot_index,
                      "starts_at": iso(assignment.starts_at), "ends_at": iso(assignment.ends_at)},
-            "content": content, "content_hash": digest, "valid_until": iso(assignment.ends_at),
+            "content": content, "content_hash": digest, "valid_until": iso(assignment.ends_at), "next": None,
         }
         text = "\n\n".join("\n".join(page) for page in content["pages"]) + "\n"
         hex_digest = digest.removeprefix("sha256:")
@@ -317,7 +391,8 @@ _HEX = frozenset("0123456789abcdef")
 def etag_digest(etag: str) -> str | None:
     """The content hash (64 hex digits) a showing ETag carries, or None for idle tags and
     anything else: only a tag displayd could have made is evidence of what a board shows."""
-    parts = etag.strip().removeprefix("W/").strip('"').removesuffix("-text").split("-")
+    tag = etag.strip().removeprefix("W/").strip('"').removesuffix("-text")
+    parts = tag.partition(".n")[0].split("-")  # a tag with `next` names what shows now first
     if len(parts) != 3 or not parts[0].isdigit() or len(parts[2]) != 64 or not _HEX.issuperset(parts[2]):
         return None
     return parts[2]

@@ -18,7 +18,7 @@ from datetime import date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from sqlalchemy import and_, bindparam, select, text, tuple_, update
+from sqlalchemy import and_, bindparam, func, select, text, tuple_, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -69,6 +69,7 @@ class Outcome:
     latency_ms: int | None
     error: str | None
     delivered_at: datetime | None
+    revision: int = 0  # of the slot this outcome is of: the row keeps the highest
 
 
 def zone(name: str | None) -> ZoneInfo:
@@ -120,7 +121,8 @@ _RESULT = (
                 _ROTATION.c.slot_index == bindparam("k_slot")))
     .values(push_status=bindparam("push_status"), attempts=bindparam("attempts"),
             http_status=bindparam("http_status"), latency_ms=bindparam("latency_ms"), error=bindparam("error"),
-            delivered_at=bindparam("delivered_at"))
+            delivered_at=func.coalesce(_ROTATION.c.delivered_at, bindparam("delivered_at")),
+            revisions=func.max(_ROTATION.c.revisions, bindparam("revision")))  # SQLite's two-argument max
 )
 
 
@@ -131,11 +133,14 @@ _RESULT = (
 _PG_RESULTS = text("""
     UPDATE rotation AS r
     SET push_status = v.push_status, attempts = v.attempts, http_status = v.http_status,
-        latency_ms = v.latency_ms, error = v.error, delivered_at = v.delivered_at
+        latency_ms = v.latency_ms, error = v.error, delivered_at = COALESCE(r.delivered_at, v.delivered_at),
+        revisions = GREATEST(r.revisions, v.revision)
     FROM unnest(CAST(:boards AS varchar[]), CAST(:campaigns AS integer[]), CAST(:slots AS bigint[]),
                 CAST(:statuses AS varchar[]), CAST(:attempts AS integer[]), CAST(:http AS integer[]),
-                CAST(:latency AS integer[]), CAST(:errors AS varchar[]), CAST(:delivered AS timestamptz[]))
-         AS v(board_id, campaign_id, slot_index, push_status, attempts, http_status, latency_ms, error, delivered_at)
+                CAST(:latency AS integer[]), CAST(:errors AS varchar[]), CAST(:delivered AS timestamptz[]),
+                CAST(:revisions AS integer[]))
+         AS v(board_id, campaign_id, slot_index, push_status, attempts, http_status, latency_ms, error, delivered_at,
+              revision)
     WHERE r.board_id = v.board_id AND r.campaign_id = v.campaign_id AND r.slot_index = v.slot_index
 """)
 _PG_POLLED = text("""
@@ -157,19 +162,21 @@ async def record_results(session: AsyncSession, outcomes: Sequence[Outcome]) -> 
                 "attempts": [o.attempts for o in chunk], "http": [o.http_status for o in chunk],
                 "latency": [o.latency_ms for o in chunk],
                 "errors": [o.error[:300] if o.error else None for o in chunk],
-                "delivered": [o.delivered_at for o in chunk]})
+                "delivered": [o.delivered_at for o in chunk], "revisions": [o.revision for o in chunk]})
             continue
         await session.execute(_RESULT, [
             {"k_board": o.key[0], "k_campaign": o.key[1], "k_slot": o.key[2], "push_status": o.push_status,
              "attempts": o.attempts, "http_status": o.http_status, "latency_ms": o.latency_ms,
-             "error": o.error[:300] if o.error else None, "delivered_at": o.delivered_at}
+             "error": o.error[:300] if o.error else None, "delivered_at": o.delivered_at,
+             "revision": o.revision}
             for o in chunk
         ])
 
 
-async def rows_covering(session: AsyncSession, t: datetime) -> list[Rotation]:
-    """Rows whose slot runs at t (what boards were given most recently)."""
-    return list(await session.scalars(select(Rotation).where(Rotation.starts_at <= t, Rotation.ends_at > t)))
+async def rows_between(session: AsyncSession, t: datetime, ahead: datetime) -> list[Rotation]:
+    """Rows whose slot runs at t or starts before `ahead`: what boards were last given, and
+    sent ahead of its start."""
+    return list(await session.scalars(select(Rotation).where(Rotation.starts_at <= ahead, Rotation.ends_at > t)))
 
 
 async def fail_stale_pending(session: AsyncSession, now: datetime) -> int:

@@ -90,7 +90,7 @@ async def test_idle_board(client: httpx.AsyncClient, factory: Factory) -> None:
     board = await factory.board("bang-a", groups=["so-tttt"])
     body = (await factory.current(board)).json()
     assert body == {"board_id": "bang-a", "state": "idle", "slot": None, "content": None, "content_hash": None,
-                    "valid_until": None}
+                    "valid_until": None, "next": None}
     text = await client.get("/api/v1/boards/bang-a/current?format=text",
                             headers={"Authorization": f"Bearer {board['token']}"})
     assert text.status_code == 200 and text.text == ""
