@@ -61,8 +61,9 @@ def _out(request: Request, board: Board, now: datetime, health: BoardHealthRow |
     return {
         "id": board.id, "name": board.name, "location": board.location, "groups": board.groups,
         "delivery": board.delivery, "endpoint_url": board.endpoint_url, "charset": board.charset,
-        "max_chars": board.max_chars, "lines": board.lines, "offset": board.offset, "enabled": board.enabled,
-        "created_at": board.created_at, "updated_at": board.updated_at, "current": current, "health": health_out,
+        "max_chars": board.max_chars, "lines": board.lines, "offset": board.offset,
+        "lead_seconds": board.lead_seconds, "enabled": board.enabled, "created_at": board.created_at,
+        "updated_at": board.updated_at, "current": current, "health": health_out,
     }
 
 

@@ -1,4 +1,10 @@
-"""Request and response bodies of `/api/v1/boards`."""
+"""Request and response bodies of `/api/v1/boards`.
+
+A board's `delivery` says how content reaches it: `push` (displayd POSTs to its
+`endpoint_url`), `poll` (it asks `/current`), `stream` (it holds `/events` open) or `both`
+(push and poll). `push` and `both` need an `endpoint_url`; a `stream` board is never pushed
+to and must have none (`BoardUpdate` says what that means for a change).
+"""
 
 from __future__ import annotations
 
@@ -9,9 +15,14 @@ from pydantic import BaseModel, Field
 
 from displayd.schemas import Page, StrictModel
 
-Delivery = Literal["push", "poll", "both"]
+Delivery = Literal["push", "poll", "stream", "both"]
 Charset = Literal["utf-8", "ascii"]
 SLUG = r"^[a-z0-9][a-z0-9-]{0,63}$"
+MAX_LEAD_SECONDS = 300
+DELIVERY_DESCRIPTION = "`push`, `poll`, `stream` or `both` (push and poll)."
+LEAD_DESCRIPTION = (f"Seconds before a slot starts that its content is sent (pushed, streamed, offered as a poll's "
+                    f"`next`), 0..{MAX_LEAD_SECONDS}; 0 means at the start (a stream board gets it at least 2 s "
+                    f"ahead).")
 
 
 class BoardCreate(StrictModel):
@@ -21,12 +32,14 @@ class BoardCreate(StrictModel):
     name: str = Field(description="Name, 1..200 characters.")
     location: str | None = Field(None, description="Where it hangs.")
     groups: list[str] = Field(default_factory=list, max_length=50, description="Group slugs campaigns target.")
-    delivery: Delivery = Field("push", description="`push`, `poll` or `both`.")
-    endpoint_url: str | None = Field(None, max_length=500, description="Push URL (http/https); needed for push.")
+    delivery: Delivery = Field("push", description=DELIVERY_DESCRIPTION)
+    endpoint_url: str | None = Field(None, max_length=500, description="Push URL (http/https); needed for `push` "
+                                     "and `both`, refused for `stream`.")
     charset: Charset = Field("utf-8", description="`ascii` shows Vietnamese without diacritics.")
     max_chars: int = Field(40, ge=1, le=1000, description="Characters per line.")
     lines: int = Field(2, ge=1, le=50, description="Lines per page.")
     offset: int = Field(0, ge=0, le=1_000_000, description="Shifts the board's place in the cycle.")
+    lead_seconds: int = Field(0, ge=0, le=MAX_LEAD_SECONDS, description=LEAD_DESCRIPTION)
     enabled: bool = Field(True, description="Disabled boards are given nothing.")
 
 
@@ -53,17 +66,25 @@ class BoardImportResult(BaseModel):
 
 
 class BoardUpdate(StrictModel):
-    """Changes to a board; omitted fields stay."""
+    """Changes to a board; omitted fields stay. The board as changed must be valid as a new one.
+
+    A `stream` board has no `endpoint_url` (it is never pushed to), and a change never drops
+    one silently: turning a board that has a URL into a `stream` board clears the URL in the
+    same change, `{"delivery": "stream", "endpoint_url": null}`; `{"delivery": "stream"}`
+    alone is refused (422) while the URL is there. The same rule holds on create and import.
+    """
 
     name: str | None = Field(None, description="Name.")
     location: str | None = Field(None, description="Where it hangs.")
     groups: list[str] | None = Field(None, max_length=50, description="Replaces the groups.")
-    delivery: Delivery | None = Field(None, description="`push`, `poll` or `both`.")
-    endpoint_url: str | None = Field(None, max_length=500, description="Push URL.")
+    delivery: Delivery | None = Field(None, description=DELIVERY_DESCRIPTION)
+    endpoint_url: str | None = Field(None, max_length=500, description="Push URL; null clears it (as a change to "
+                                     "`stream` must).")
     charset: Charset | None = Field(None, description="`utf-8` or `ascii`.")
     max_chars: int | None = Field(None, ge=1, le=1000, description="Characters per line.")
     lines: int | None = Field(None, ge=1, le=50, description="Lines per page.")
     offset: int | None = Field(None, ge=0, le=1_000_000, description="Cycle offset.")
+    lead_seconds: int | None = Field(None, ge=0, le=MAX_LEAD_SECONDS, description=LEAD_DESCRIPTION)
     enabled: bool | None = Field(None, description="Enable or disable.")
 
 
@@ -90,12 +111,13 @@ class BoardOut(BaseModel):
     name: str = Field(description="Name.")
     location: str | None = Field(description="Where it hangs.")
     groups: list[str] = Field(description="Groups.")
-    delivery: str = Field(description="`push`, `poll` or `both`.")
-    endpoint_url: str | None = Field(description="Push URL.")
+    delivery: str = Field(description=DELIVERY_DESCRIPTION)
+    endpoint_url: str | None = Field(description="Push URL (always null for a stream board).")
     charset: str = Field(description="`utf-8` or `ascii`.")
     max_chars: int = Field(description="Characters per line.")
     lines: int = Field(description="Lines per page.")
     offset: int = Field(description="Cycle offset.")
+    lead_seconds: int = Field(description=LEAD_DESCRIPTION)
     enabled: bool = Field(description="Whether it is given content.")
     created_at: datetime = Field(description="Created (UTC).")
     updated_at: datetime = Field(description="Last change (UTC).")

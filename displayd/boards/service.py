@@ -39,7 +39,8 @@ def audit_view(board: Board) -> dict[str, Any]:
     return {
         "name": board.name, "location": board.location, "groups": list(board.groups),
         "delivery": board.delivery, "endpoint_url": board.endpoint_url, "charset": board.charset,
-        "max_chars": board.max_chars, "lines": board.lines, "offset": board.offset, "enabled": board.enabled,
+        "max_chars": board.max_chars, "lines": board.lines, "offset": board.offset,
+        "lead_seconds": board.lead_seconds, "enabled": board.enabled,
     }
 
 
@@ -48,6 +49,11 @@ def _groups(values: Sequence[str]) -> list[str]:
 
 
 async def check_delivery(board: Board, networks: Sequence[Network]) -> None:
+    """The board's delivery and endpoint as they now stand (new, or changed): `push` and
+    `both` need a URL displayd may reach; a `stream` board is never pushed to and has none."""
+    if board.delivery == "stream" and board.endpoint_url is not None:
+        raise InvalidInput("endpoint_url: stream boards are not pushed to (they open /events themselves); "
+                           "leave endpoint_url out, or set it to null when changing a board to stream")
     if board.endpoint_url is not None:
         if any(unicodedata.category(c) in ("Cc", "Cf", "Zl", "Zp") for c in board.endpoint_url):
             raise InvalidInput("endpoint_url contains a control or formatting character")
@@ -97,7 +103,7 @@ def new_board(data: dict[str, Any], *, now: datetime, master: bytes) -> tuple[Bo
                                                                            max_length=300),
         groups=_groups(data["groups"]), delivery=data["delivery"], endpoint_url=data.get("endpoint_url"),
         charset=data["charset"], max_chars=data["max_chars"], lines=data["lines"], offset=data["offset"],
-        enabled=data["enabled"], created_at=now, updated_at=now,
+        lead_seconds=data["lead_seconds"], enabled=data["enabled"], created_at=now, updated_at=now,
     )
     token, secret = _new_credentials(board, master)
     return board, token, secret
@@ -114,7 +120,7 @@ def apply_changes(board: Board, data: dict[str, Any], *, now: datetime) -> None:
         board.groups = _groups(data["groups"])
     if "endpoint_url" in data:
         board.endpoint_url = data["endpoint_url"]
-    for field in ("delivery", "charset", "max_chars", "lines", "offset", "enabled"):
+    for field in ("delivery", "charset", "max_chars", "lines", "offset", "lead_seconds", "enabled"):
         if data.get(field) is not None:
             setattr(board, field, data[field])
     board.updated_at = now

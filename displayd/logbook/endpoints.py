@@ -31,10 +31,14 @@ from displayd.schemas import CURSOR_DESCRIPTION, DB_INT_MAX, LIMIT_DESCRIPTION, 
 router = APIRouter(prefix="/api/v1", tags=["rotation log"])
 
 # No control characters in a text filter: PostgreSQL refuses a NUL byte with an error, not "no rows".
-ROTATION_COLUMNS = list(RotationOut.model_fields)
-# What the ids stand for, for a person reading the CSV: after the API's own columns, whose
-# order scripts may rely on.
+
+# Scripts may rely on the CSV's column order, so no column ever moves: the API's columns as
+# the CSV first had them, then what the ids stand for (for a person reading it), then the
+# API's columns added since, in the order they were added.
+LATER_COLUMNS = ["revisions"]
+ROTATION_COLUMNS = [c for c in RotationOut.model_fields if c not in LATER_COLUMNS]
 NAME_COLUMNS = ["board_name", "campaign_name", "slogan_text"]
+CSV_COLUMNS = ROTATION_COLUMNS + NAME_COLUMNS + LATER_COLUMNS
 CSV_RESPONSE = {"content": {"text/csv": {"schema": {"type": "string"}}},
                 "description": "With `Accept: text/csv` or `format=csv`: UTF-8 CSV with a byte-order mark."}
 
@@ -83,12 +87,13 @@ async def list_rotations(
 
 
 async def _rotation_csv(request: Request, where: queries.RotationFilter) -> AsyncIterator[str]:
-    yield csv_lines([ROTATION_COLUMNS + NAME_COLUMNS])
+    yield csv_lines([CSV_COLUMNS])
     names = queries.Names()
     async with runtime_of(request.app).sessionmaker() as session:
         async for batch in queries.stream(session, where):
             await names.learn(session, batch)
-            yield csv_lines([*(getattr(row, c) for c in ROTATION_COLUMNS), *names.of(row)] for row in batch)
+            yield csv_lines([*(getattr(row, c) for c in ROTATION_COLUMNS), *names.of(row),
+                             *(getattr(row, c) for c in LATER_COLUMNS)] for row in batch)
 
 
 @router.get("/reports/airtime", summary="Airtime by slogan, board or day (JSON or CSV)",

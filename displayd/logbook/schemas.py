@@ -30,6 +30,9 @@ class RotationOut(BaseModel):
     error: str | None = Field(description="Why delivery failed, or a note.")
     delivered_at: datetime | None = Field(description="When the board accepted the push (UTC).")
     first_polled_at: datetime | None = Field(description="When the board first polled this content (UTC).")
+    revisions: int = Field(description="The highest revision of the slot sent: 0 when only the first send went "
+                                       "out, one more for each change sent within the slot (a retirement, a "
+                                       "pause, an edit, the emergency stop, a resumption).")
 
 
 RotationPage = Page[RotationOut]

@@ -84,6 +84,14 @@ async def test_new_credentials_replace_the_old(client: httpx.AsyncClient, keys: 
         ({"max_chars": 0}, "max_chars"),
         ({"lines": 0}, "lines"),
         ({"offset": -1}, "offset"),
+        ({"lead_seconds": -1}, "lead_seconds"),
+        ({"lead_seconds": 301}, "lead_seconds"),
+        ({"lead_seconds": "30"}, "lead_seconds"),
+        ({"lead_seconds": 30.5}, "lead_seconds"),
+        ({"lead_seconds": True}, "lead_seconds"),
+        ({"delivery": "sse"}, "delivery"),
+        ({"delivery": "stream"}, "stream boards are not pushed to"),
+        ({"delivery": "stream", "endpoint_url": "http://8.8.8.8/show"}, "stream boards are not pushed to"),
         ({"name": "\u202eevil"}, "bidirectional"),
     ],
 )
@@ -130,3 +138,91 @@ async def test_refused_networks_follow_the_setting(client: httpx.AsyncClient, ke
     assert Settings(database_url=settings.database_url).allowed_board_networks == [
         "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "fc00::/7"]
     assert (await create(client, keys, endpoint_url="http://localhost:9/show")).status_code == 201
+
+
+async def test_lead_seconds_round_trips_through_create_read_list_and_patch(
+    client: httpx.AsyncClient, keys: Keys
+) -> None:
+    made = await create(client, keys, lead_seconds=30)
+    assert made.status_code == 201, made.text
+    assert made.json()["lead_seconds"] == 30
+    url = "/api/v1/boards/so-sanh-chinh"
+    assert (await client.get(url, headers=keys.auth("operator"))).json()["lead_seconds"] == 30
+    listed = (await client.get("/api/v1/boards", headers=keys.auth("operator"))).json()["items"]
+    assert [(b["id"], b["lead_seconds"]) for b in listed] == [("so-sanh-chinh", 30)]
+
+    longest = await client.patch(url, json={"lead_seconds": 300}, headers=keys.auth("admin"))
+    assert longest.status_code == 200 and longest.json()["lead_seconds"] == 300
+    renamed = await client.patch(url, json={"name": "Bảng sảnh"}, headers=keys.auth("admin"))
+    assert renamed.json()["lead_seconds"] == 300, "a PATCH without it keeps it"
+    at_start = await client.patch(url, json={"lead_seconds": 0}, headers=keys.auth("admin"))
+    assert at_start.status_code == 200 and at_start.json()["lead_seconds"] == 0, "0 is a value, not 'unchanged'"
+
+    audit = await client.get("/api/v1/audit", params={"entity_type": "board"}, headers=keys.auth("admin"))
+    events = audit.json()["items"]  # newest first
+    assert events[-1]["after"]["lead_seconds"] == 30
+    assert (events[2]["before"]["lead_seconds"], events[2]["after"]["lead_seconds"]) == (30, 300)
+
+    plain = await create(client, keys, id="bang-mac-dinh")
+    assert plain.status_code == 201 and plain.json()["lead_seconds"] == 0, "omitted: sent at the slot's start"
+
+
+@pytest.mark.parametrize("value", [-1, 301, "30", 12.5, None])
+async def test_patch_refuses_a_lead_out_of_range_or_not_a_number(
+    client: httpx.AsyncClient, keys: Keys, value: Any
+) -> None:
+    assert (await create(client, keys, lead_seconds=45)).status_code == 201
+    response = await client.patch("/api/v1/boards/so-sanh-chinh", json={"lead_seconds": value},
+                                  headers=keys.auth("admin"))
+    if value is None:  # null means "unchanged" for every PATCH field
+        assert response.status_code == 200 and response.json()["lead_seconds"] == 45
+        return
+    assert response.status_code == 422, response.text
+    assert response.json()["detail"].startswith("lead_seconds:"), response.json()
+    read = await client.get("/api/v1/boards/so-sanh-chinh", headers=keys.auth("operator"))
+    assert read.json()["lead_seconds"] == 45
+
+
+async def test_stream_boards_are_never_given_a_push_url(
+    client: httpx.AsyncClient, keys: Keys, settings: Settings
+) -> None:
+    stream = await create(client, keys, id="bang-4g", delivery="stream", endpoint_url=None, lead_seconds=10)
+    assert stream.status_code == 201, stream.text
+    assert (stream.json()["delivery"], stream.json()["endpoint_url"]) == ("stream", None)
+    assert stream.json()["token"].startswith("bt_")
+    omitted = {k: v for k, v in BOARD.items() if k != "endpoint_url"}
+    bare = await client.post("/api/v1/boards", json={**omitted, "id": "bang-4g-2", "delivery": "stream"},
+                             headers=keys.auth("admin"))
+    assert bare.status_code == 201 and bare.json()["endpoint_url"] is None
+
+    url = "/api/v1/boards/bang-4g"
+    given = await client.patch(url, json={"endpoint_url": "http://127.0.0.1:9/show"}, headers=keys.auth("admin"))
+    assert given.status_code == 422 and "stream boards are not pushed to" in given.json()["detail"]
+    to_push = await client.patch(url, json={"delivery": "push"}, headers=keys.auth("admin"))
+    assert to_push.status_code == 422 and "needs an endpoint_url" in to_push.json()["detail"]
+    to_both = await client.patch(url, json={"delivery": "both", "endpoint_url": "http://127.0.0.1:9/show"},
+                                 headers=keys.auth("admin"))
+    assert to_both.status_code == 200, to_both.text
+    assert (to_both.json()["delivery"], to_both.json()["endpoint_url"]) == ("both", "http://127.0.0.1:9/show")
+    assert (await _board_row(settings, "bang-4g")).lead_seconds == 10
+
+
+async def test_changing_a_board_to_stream_clears_its_url_explicitly_or_is_refused(
+    client: httpx.AsyncClient, keys: Keys, settings: Settings
+) -> None:
+    assert (await create(client, keys)).status_code == 201  # push, with an endpoint_url
+    url = "/api/v1/boards/so-sanh-chinh"
+    refused = await client.patch(url, json={"delivery": "stream"}, headers=keys.auth("admin"))
+    assert refused.status_code == 422, refused.text
+    assert refused.json()["error"] == "invalid_input"
+    assert "stream boards are not pushed to" in refused.json()["detail"]
+    row = await _board_row(settings, "so-sanh-chinh")
+    assert (row.delivery, row.endpoint_url) == ("push", "http://127.0.0.1:9/show"), "nothing changed"
+
+    changed = await client.patch(url, json={"delivery": "stream", "endpoint_url": None}, headers=keys.auth("admin"))
+    assert changed.status_code == 200, changed.text
+    assert (changed.json()["delivery"], changed.json()["endpoint_url"]) == ("stream", None)
+    audit = await client.get("/api/v1/audit", params={"entity_type": "board"}, headers=keys.auth("admin"))
+    last = audit.json()["items"][0]
+    assert last["before"]["endpoint_url"] == "http://127.0.0.1:9/show" and last["after"]["endpoint_url"] is None
+    assert last["after"]["delivery"] == "stream"

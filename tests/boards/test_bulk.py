@@ -79,6 +79,11 @@ async def test_a_csv_file_creates_then_updates_boards_with_credentials_in_a_priv
     ("bad.yaml", "boards:\n  - {id: bang-1, name: Một, delivery: poll}\n  - id: bang-2\n    name: Hai\n"
                  "    delivery: push\n", "line 3: delivery 'push' needs an endpoint_url"),
     ("bad.yaml", "- {id: bang-1, name: Một, delivery: poll}\n- {id: Bang Hai, name: Hai}\n", "line 2: id"),
+    ("bad.csv", "id,name,delivery,lead_seconds\nbang-1,Một,poll,30\nbang-2,Hai,poll,301\n", "line 3: lead_seconds"),
+    ("bad.csv", "id,name,delivery,lead_seconds\nbang-1,Một,poll,nửa phút\n", "line 2: lead_seconds"),
+    ("bad.yaml", "- {id: bang-1, name: Một, delivery: poll, lead_seconds: '30'}\n", "line 1: lead_seconds"),
+    ("bad.csv", "id,name,delivery,endpoint_url\nbang-1,Một,poll,\nbang-2,Hai,stream,http://127.0.0.1:9/show\n",
+     "line 3: endpoint_url: stream boards are not pushed to"),
 ])
 async def test_one_bad_line_rejects_the_whole_file_by_its_number(
     settings: Settings, tmp_path: Path, name: str, content: str, problem: str,
@@ -117,6 +122,61 @@ async def test_the_api_imports_a_thousand_boards_as_one_change(
 
     editor = await client.post("/api/v1/boards/import", json={"boards": boards[:1]}, headers=keys.auth("editor"))
     assert editor.status_code == 403
+
+
+async def test_files_carry_lead_seconds_and_stream_boards(
+    settings: Settings, client: httpx.AsyncClient, keys: Keys, tmp_path: Path,
+) -> None:
+    source = tmp_path / "bang.csv"
+    source.write_text("id,name,delivery,endpoint_url,lead_seconds\n"
+                      "bang-som,Bảng đẩy sớm,push,http://127.0.0.1:9/show,45\n"
+                      "bang-4g,Bảng qua 4G,stream,,5\n"
+                      "bang-keo,Bảng tự lấy,poll,,\n", encoding="utf-8")
+    made = run_displayd("boards", "import", str(source), "--credentials", str(tmp_path / "creds.csv"),
+                        database_url=settings.database_url, env=NETWORKS)
+    assert "boards: 3 created, 0 updated" in made.stdout
+
+    async def boards() -> dict[str, tuple[str, str | None, int]]:
+        listed = (await client.get("/api/v1/boards", headers=keys.auth("operator"))).json()["items"]
+        return {b["id"]: (b["delivery"], b["endpoint_url"], b["lead_seconds"]) for b in listed}
+
+    assert await boards() == {"bang-som": ("push", "http://127.0.0.1:9/show", 45),
+                              "bang-4g": ("stream", None, 5),
+                              "bang-keo": ("poll", None, 0)}, "an empty cell is the default"
+
+    update = tmp_path / "bang.yaml"
+    update.write_text("boards:\n"
+                      "  - {id: bang-som, name: Bảng đẩy sớm, delivery: stream, lead_seconds: 300}\n"
+                      "  - {id: bang-4g, name: Bảng qua 4G, delivery: stream, lead_seconds: 0}\n",
+                      encoding="utf-8")
+    again = run_displayd("boards", "import", str(update), database_url=settings.database_url, env=NETWORKS)
+    assert "boards: 0 created, 2 updated" in again.stdout
+    changed = await boards()
+    assert changed["bang-som"] == ("stream", None, 300), "a file's board replaces the fields, its URL too"
+    assert changed["bang-4g"] == ("stream", None, 0)
+
+
+async def test_the_api_import_takes_lead_seconds_as_a_number_only(
+    settings: Settings, client: httpx.AsyncClient, keys: Keys,
+) -> None:
+    boards = [{"id": "bang-a", "name": "A", "delivery": "poll", "lead_seconds": 30},
+              {"id": "bang-b", "name": "B", "delivery": "stream", "lead_seconds": 2},
+              {"id": "bang-c", "name": "C", "delivery": "both", "endpoint_url": "http://127.0.0.1:9/show"}]
+    for bad, problem in [({"lead_seconds": "30"}, "item 2: lead_seconds"),
+                         ({"lead_seconds": 301}, "item 2: lead_seconds"),
+                         ({"lead_seconds": -5}, "item 2: lead_seconds"),
+                         ({"endpoint_url": "http://127.0.0.1:9/show"}, "item 2: endpoint_url: stream boards")]:
+        refused = await client.post("/api/v1/boards/import", json={"boards": [boards[0], {**boards[1], **bad}]},
+                                    headers=keys.auth("admin"))
+        assert refused.status_code == 422 and refused.json()["detail"].startswith(problem), refused.text
+        assert await count_rows(settings, "board") == 0, "nothing written"
+
+    response = await client.post("/api/v1/boards/import", json={"boards": boards}, headers=keys.auth("admin"))
+    assert response.status_code == 201, response.text
+    assert [c["id"] for c in response.json()["created"]] == ["bang-a", "bang-b", "bang-c"]
+    listed = (await client.get("/api/v1/boards", headers=keys.auth("operator"))).json()["items"]
+    assert {b["id"]: (b["delivery"], b["lead_seconds"]) for b in listed} == {
+        "bang-a": ("poll", 30), "bang-b": ("stream", 2), "bang-c": ("both", 0)}
 
 
 async def count_version(settings: Settings) -> int:

@@ -92,6 +92,38 @@ async def test_csv_has_a_bom_and_every_row(client: httpx.AsyncClient, keys: Keys
         assert table[1][1] == "bảng-thử" and table[1][6] == "2024-05-06T16:00:00Z"
 
 
+# The rotation CSV's columns, in the places scripts rely on: the API's first columns, the
+# names beside the ids, then the API's columns added since.
+CSV_HEADER = ["id", "board_id", "campaign_id", "slot_index", "slogan_id", "content_hash", "starts_at", "ends_at",
+              "push_status", "attempts", "http_status", "latency_ms", "error", "delivered_at", "first_polled_at",
+              "board_name", "campaign_name", "slogan_text", "revisions"]
+
+
+async def test_every_row_says_how_many_revisions_of_its_slot_were_sent(
+    client: httpx.AsyncClient, keys: Keys, factory: Factory, settings: Settings
+) -> None:
+    slogans = await factory.approved_ids()
+    campaign = await factory.campaign()
+    await factory.board("bang-a")
+    await write(settings, slot_rows("bang-a", campaign["id"], slogans, 0, 3))
+    engine = create_engine(settings)
+    async with create_sessionmaker(engine)() as session, session.begin():
+        # Slot 1 was sent three times: the first send and two changes within it.
+        await session.execute(update(Rotation).where(Rotation.slot_index == 1).values(revisions=2))
+    await engine.dispose()
+
+    response = await client.get("/api/v1/rotations", headers=keys.auth("operator"))
+    assert response.status_code == 200, response.text
+    assert [(i["slot_index"], i["revisions"]) for i in response.json()["items"]] == [(0, 0), (1, 2), (2, 0)]
+
+    as_csv = await client.get("/api/v1/rotations", params={"format": "csv"}, headers=keys.auth("operator"))
+    assert as_csv.status_code == 200
+    table = list(csv.reader(io.StringIO(as_csv.content.decode("utf-8-sig"))))
+    assert table[0] == CSV_HEADER
+    assert [(line[3], line[-1]) for line in table[1:]] == [("0", "0"), ("1", "2"), ("2", "0")]
+    assert table[2][15] == "Bảng bang-a", "the names keep their places"
+
+
 async def test_airtime_by_slogan_board_and_day(client: httpx.AsyncClient, keys: Keys, factory: Factory,
                                                settings: Settings) -> None:
     ids = await factory.approved_ids()

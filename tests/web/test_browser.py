@@ -109,6 +109,10 @@ async def test_filter_the_log_and_download_csv(page: Page, live: Live) -> None:
     boards = {await r.get_attribute("data-board") for r in await page.query_selector_all("#rows tr")}
     assert boards == {"sanh-chinh"}
     assert "Bảng sảnh chính" in (await page.text_content("#rows") or "")
+    headings = [(await th.text_content() or "") for th in await page.query_selector_all("#log thead th")]
+    assert headings[7:9] == ["Số lần thử", "Bản sửa"]
+    revisions = [(await td.text_content() or "") for td in await page.query_selector_all("#rows td:nth-child(9)")]
+    assert revisions and all(r.isdigit() for r in revisions), revisions
     await page.screenshot(path=ARTIFACTS / "web-log.png", full_page=True)
 
     href = await page.get_attribute("#csv", "href")
@@ -127,6 +131,16 @@ async def test_filter_the_log_and_download_csv(page: Page, live: Live) -> None:
     report = await asyncio.to_thread(Path(await (await info.value).path()).read_bytes)
     assert report.startswith(b"\xef\xbb\xbf")
     assert "Điện Biên Phủ" in report.decode("utf-8-sig")
+
+
+async def test_a_stream_board_shows_its_delivery_and_lead(page: Page, live: Live) -> None:
+    live.boards["bang-4g"] = await asyncio.to_thread(live.api, "POST", "/api/v1/boards", body={
+        "id": "bang-4g", "name": "Bảng qua 4G", "delivery": "stream", "lead_seconds": 20})
+    await sign_in(page, live)
+    await page.wait_for_selector(tile("bang-4g"))
+    assert await page.text_content(f"{tile('bang-4g')} .delivery") == "luồng · gửi trước 20 giây"
+    assert await page.text_content(f"{tile('bang-4g')} .push") == "không đẩy (bảng nhận luồng)"
+    assert await page.text_content(f"{tile('sanh-chinh')} .delivery") == "tự lấy", "no lead, nothing added"
 
 
 async def test_markup_in_a_slogan_shows_as_text(page: Page, live: Live) -> None:

@@ -12,7 +12,8 @@
   const summary = document.getElementById("summary");
   const template = document.getElementById("tile-template");
   const tiles = new Map();  // board id → {node, hash, pages, page}
-  const DELIVERY = {push: "đẩy", poll: "tự lấy", both: "đẩy + tự lấy"};
+  const DELIVERY = {push: "đẩy", poll: "tự lấy", stream: "luồng", both: "đẩy + tự lấy"};
+  const NOT_PUSHED = {poll: "không đẩy (bảng tự lấy)", stream: "không đẩy (bảng nhận luồng)"};
 
   function badge(board) {
     const h = board.health || {};
@@ -53,7 +54,8 @@
     badgeNode.textContent = label;
     node.querySelector(".id").textContent = board.id;
     node.querySelector(".location").textContent = board.location || "—";
-    node.querySelector(".delivery").textContent = DELIVERY[board.delivery] || board.delivery;
+    node.querySelector(".delivery").textContent = (DELIVERY[board.delivery] || board.delivery) +
+      (board.lead_seconds ? ` · gửi trước ${board.lead_seconds} giây` : "");
     const led = node.querySelector(".led");
     led.style.setProperty("--cols", board.max_chars);
     led.style.setProperty("--rows", board.lines);
@@ -79,8 +81,8 @@
       slot.textContent = "—";
     }
     const push = node.querySelector(".push");
-    if (board.delivery === "poll") {
-      push.textContent = "không đẩy (bảng tự lấy)";
+    if (NOT_PUSHED[board.delivery]) {
+      push.textContent = NOT_PUSHED[board.delivery];
     } else {
       const result = h.last_push_status ? ` · ${ui.PUSH_STATUS[h.last_push_status] || h.last_push_status}` : "";
       const error = h.last_push_error ? ` · ${h.last_push_error}` : "";

@@ -76,10 +76,11 @@
       item.slot_index,
       names.slogans.get(item.slogan_id) || `#${item.slogan_id}`,
       ui.PUSH_STATUS[item.push_status] || item.push_status,
-      item.attempts ?? "", item.http_status ?? "", item.latency_ms != null ? `${item.latency_ms} ms` : "",
+      item.attempts ?? "", item.revisions ?? "", item.http_status ?? "",
+      item.latency_ms != null ? `${item.latency_ms} ms` : "",
       ui.time(item.delivered_at, zone), ui.time(item.first_polled_at, zone), item.error || "",
     ];
-    const classes = ["", "", "board", "", "n", "slogan", "status", "n", "n", "n", "", "", "error"];
+    const classes = ["", "", "board", "", "n", "slogan", "status", "n", "n", "n", "n", "", "", "error"];
     cells.forEach((value, i) => tr.append(ui.el("td", value, classes[i])));
     return tr;
   }
@@ -94,7 +95,7 @@
       rows.replaceChildren(...page.items.map(row));
       if (!page.items.length) {
         const td = ui.el("td", "Không có dòng nào khớp bộ lọc.", "empty");
-        td.colSpan = 13;
+        td.colSpan = 14;
         const tr = document.createElement("tr");
         tr.append(td);
         rows.replaceChildren(tr);
