@@ -5,7 +5,8 @@
 
 Staff keys start `dk_`, board poll tokens `bt_`, push signing secrets `whsec_` (the Standard
 Webhooks convention), so a credential says what it is before any lookup. A board's delivery
-is `push`, `poll` or `both`.
+is `push`, `poll`, `stream` (content over a connection the board holds open) or `both`
+(push and poll).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ KEY_PREFIX = "dk_"
 BOARD_TOKEN_PREFIX = "bt_"
 SECRET_PREFIX = "whsec_"
 
-DELIVERIES = ("push", "poll", "both")
+DELIVERIES = ("push", "poll", "stream", "both")
 PUSHED = ("push", "both")  # boards displayd sends to
 POLLED = ("poll", "both")  # boards that ask displayd
 
