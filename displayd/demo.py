@@ -7,8 +7,11 @@ What it sets up, in one process and one event loop:
   and made afresh on every run, or the database named by DISPLAYD_DATABASE_URL (kept);
 - the section IV slogans (`slogans/huong-dan-101-muc-IV.yaml`), keys for the four roles;
 - three simulated push boards on a loopback HTTP server (one path per board) that check
-  every Standard Webhooks signature with the board's secret and print what they show,
-  de-duplicate retries by `webhook-id`, and answer `{"content_hash": …}` as a real board may;
+  every Standard Webhooks signature with the board's secret, de-duplicate retries by
+  `webhook-id`, and do what a board does (`displayd.boardside`): content arrives
+  LEAD_SECONDS ahead and is shown at its slot's start, on the second, by the board's clock
+  (each line printed then); they answer `{"content_hash": …}` of what they show, as a real
+  board may;
 - one web-player board (delivery `poll`) to open in a browser;
 - a campaign starting now with a short dwell, targeting every board;
 - `displayd serve`'s application (uvicorn, the poll path in front), the URLs and the keys.
@@ -36,6 +39,7 @@ import httpx
 import uvicorn
 from aiohttp import web
 
+from displayd.boardside import BoardSide
 from displayd.config import Settings
 from displayd.delivery import signing
 
@@ -43,6 +47,7 @@ DEMO_DATABASE = Path("var/demo.db")
 SLOGANS_NAME = "huong-dan-101-muc-IV.yaml"
 LOOPBACK = "127.0.0.0/8"
 ZONE = ZoneInfo("Asia/Ho_Chi_Minh")
+LEAD_SECONDS = 2  # the push boards' lead: content arrives this long before it is due
 
 Echo = Callable[[str], None]
 
@@ -135,15 +140,19 @@ def prepare(settings: Settings) -> tuple[int, dict[str, str]]:
 
 @dataclass
 class SimulatedBoards:
-    """Push boards on one loopback HTTP server, `POST /<board_id>` each; they print what they show."""
+    """Push boards on one loopback HTTP server, `POST /<board_id>` each. They hold what arrives
+    until it is due and print each change of what they show, on the second."""
 
     echo: Echo
     host: str = "127.0.0.1"
     port: int = 0
     secrets: dict[str, str] = field(default_factory=dict)
     shown: dict[str, list[str]] = field(default_factory=dict)
+    sides: dict[str, BoardSide] = field(default_factory=dict)
     _seen: dict[str, set[str]] = field(default_factory=dict)
+    _on_screen: dict[str, tuple[Any, ...] | None] = field(default_factory=dict)
     _runner: web.AppRunner | None = None
+    _ticking: asyncio.Task[None] | None = None
 
     def url(self, board_id: str) -> str:
         return f"http://{self.host}:{self.port}/{board_id}"
@@ -156,15 +165,21 @@ class SimulatedBoards:
         site = web.TCPSite(self._runner, self.host, 0)
         await site.start()
         self.port = int(self._runner.addresses[0][1])  # port 0 asked for a free one
+        self._ticking = asyncio.create_task(self._tick(), name="displayd-demo-boards")
 
     async def stop(self) -> None:
+        if self._ticking is not None:
+            self._ticking.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._ticking
         if self._runner is not None:
             await self._runner.cleanup()
 
     async def _push(self, request: web.Request) -> web.Response:
         board_id = request.match_info["board_id"]
         body = await request.read()
-        clock = datetime.now(ZONE).strftime("%H:%M:%S")
+        now = datetime.now(UTC)
+        clock = now.astimezone(ZONE).strftime("%H:%M:%S")
         secret = self.secrets.get(board_id)
         if secret is None:
             return web.json_response({"error": "not_found"}, status=404)
@@ -174,18 +189,33 @@ class SimulatedBoards:
             self.echo(f"[{board_id}] {clock} ✗ refused: {problem} (webhook-id {request.headers.get('webhook-id')})")
             return web.json_response({"error": "bad_signature", "detail": str(problem)}, status=401)
         seen = self._seen.setdefault(board_id, set())
-        document = json.loads(body)
-        if webhook_id in seen:  # a retry of a push we already showed: same answer, nothing new on screen
-            return web.json_response({"content_hash": document.get("content_hash")})
-        seen.add(webhook_id)
-        if document.get("type") == "show":
-            text = document["content"]["text"]
-            self.shown.setdefault(board_id, []).append(text)
-            slot = document["slot"]
-            self.echo(f"[{board_id}] {clock} ✓ {text}  (slot {slot['index']}, until {_local(slot['ends_at'])})")
-            return web.json_response({"content_hash": document["content_hash"]})
-        self.echo(f"[{board_id}] {clock} ✓ (blank)")
-        return web.Response(status=204)
+        side = self.sides.setdefault(board_id, BoardSide())
+        if webhook_id not in seen:  # a retry of a push already taken changes nothing
+            seen.add(webhook_id)
+            side.receive(json.loads(body), now)
+        showing = side.showing(now)
+        return web.json_response({"content_hash": showing["content_hash"]} if showing else {})
+
+    async def _tick(self) -> None:
+        """Each board's screen, looked at just after every whole second."""
+        while True:
+            await asyncio.sleep(1.005 - time.time() % 1)
+            now = datetime.now(UTC)
+            for board_id, side in self.sides.items():
+                showing = side.showing(now)
+                seen = None if showing is None else (showing["slot"]["campaign_id"], showing["slot"]["index"],
+                                                     showing["content_hash"])
+                if seen == self._on_screen.get(board_id):
+                    continue
+                self._on_screen[board_id] = seen
+                clock = now.astimezone(ZONE).strftime("%H:%M:%S")
+                if showing is None:
+                    self.echo(f"[{board_id}] {clock} ✓ (blank)")
+                    continue
+                text = showing["content"]["text"]
+                self.shown.setdefault(board_id, []).append(text)
+                slot = showing["slot"]
+                self.echo(f"[{board_id}] {clock} ✓ {text}  (slot {slot['index']}, until {_local(slot['ends_at'])})")
 
 
 def _local(moment: str) -> str:
@@ -215,7 +245,8 @@ async def _setup(base: str, admin: str, editor: str, boards: SimulatedBoards, dw
     async with httpx.AsyncClient(base_url=base, timeout=10) as http:
         for board in (*PUSH_BOARDS, PLAYER_BOARD):
             body: dict[str, Any] = {"id": board.id, "name": board.name, "location": board.location,
-                                    "delivery": board.delivery, "offset": board.offset}
+                                    "delivery": board.delivery, "offset": board.offset,
+                                    "lead_seconds": LEAD_SECONDS}
             if board.delivery == "push":
                 body["endpoint_url"] = boards.url(board.id)
             auth = {"Authorization": f"Bearer {admin}"}
