@@ -41,6 +41,7 @@ from displayd.delivery.leader import leadership_for
 from displayd.delivery.push import Pusher
 from displayd.delivery.scheduler import SlotScheduler
 from displayd.delivery.transport import make_client
+from displayd.emergency.endpoints import router as emergency_router
 from displayd.http import BodyLimit, error_response, install_error_handlers
 from displayd.keyring import master_key
 from displayd.live.poll import PollPath
@@ -83,6 +84,7 @@ def create_app(settings: Settings, *, clock: Clock = utc_now) -> FastAPI:
     app.include_router(slogans_router)
     app.include_router(campaigns_router)
     app.include_router(boards_router)
+    app.include_router(emergency_router)
     app.include_router(logbook_router)
     app.include_router(report_router)
     app.include_router(audit_router)

@@ -26,6 +26,7 @@ Metric names (all prefixed `displayd_`):
 | `displayd_plan_errors_total` | counter | (a campaign or board whose plan raised; see `plan_error` logs) |
 | `displayd_auth_failures_total` | counter | `kind` = api_key, board_token, sign_in (see `auth_failure` logs) |
 | `displayd_auth_refused_total` | counter | (answered 429 `too_many_failures`: the address was held) |
+| `displayd_emergency_stop` | gauge | (1 while an emergency stop holds in this process's snapshot, else 0) |
 """
 
 from __future__ import annotations
@@ -161,6 +162,9 @@ class DisplaydCollector(Collector):
         leader = 1 if scheduler is not None and scheduler.leader else 0
         yield GaugeMetricFamily("displayd_scheduler_leader", "1 if this process leads the scheduler (pushes).",
                                 value=leader)
+        yield GaugeMetricFamily("displayd_emergency_stop", "1 while an emergency stop holds (every board blank), "
+                                "as this process's snapshot has it.",
+                                value=0 if self.runtime.snapshot.stop is None else 1)
 
 
 def metrics_registry(runtime: Runtime) -> CollectorRegistry:

@@ -4,7 +4,8 @@ Reads are open to every staff role (an inspector, an editor checking a plan and 
 reviewing slogans all need them); the audit log is the admin's alone. Writes follow the
 office's division of labour: editors (Văn phòng Sở) draft slogans and run campaigns,
 approvers (lãnh đạo Sở) approve and retire, admins set up boards and keys (list, create,
-revoke) and read the audit log.
+revoke) and read the audit log. The emergency stop (every board blank at once) is for the
+people who answer for what boards show: approvers and admins.
 """
 
 from __future__ import annotations
@@ -28,12 +29,13 @@ class Permission(StrEnum):
     BOARD_WRITE = "board.write"
     AUDIT_READ = "audit.read"
     KEY_MANAGE = "key.manage"
+    EMERGENCY_STOP = "emergency.stop"
 
 
 GRANTS: dict[Role, frozenset[Permission]] = {
     Role.ADMIN: frozenset(Permission),
     Role.EDITOR: frozenset({Permission.READ, Permission.SLOGAN_WRITE, Permission.CAMPAIGN_WRITE}),
-    Role.APPROVER: frozenset({Permission.READ, Permission.SLOGAN_APPROVE}),
+    Role.APPROVER: frozenset({Permission.READ, Permission.SLOGAN_APPROVE, Permission.EMERGENCY_STOP}),
     Role.OPERATOR: frozenset({Permission.READ}),
 }
 

@@ -26,6 +26,7 @@ from displayd.campaigns.schemas import DEFAULT_TIMEZONE
 from displayd.deps import client_address
 from displayd.live.snapshot import Snapshot
 from displayd.runtime import runtime_of
+from displayd.web import emergency
 from displayd.web.plan import CampaignWeek, monday_of, week_plans
 from displayd.web.render import SECURITY_HEADERS, Markup, join, page, tag
 from displayd.web.session import end_session, open_session, same_origin, signed_in
@@ -55,15 +56,19 @@ def _to_login() -> RedirectResponse:
     return RedirectResponse("/ui/login", status_code=303, headers={"Cache-Control": "no-store"})
 
 
-def _nav(who: Principal, current: str) -> Markup:
+def _nav(request: Request, who: Principal, current: str) -> Markup:
+    """The top of every dashboard page: the header and, while an emergency stop holds, its banner."""
     links = [("/ui", "Bảng điện tử"), ("/ui/log", "Nhật ký luân phiên"), ("/ui/plan", "Kế hoạch tuần này")]
     items = join([tag("a", label, href=href, class_="active" if href == current else "") for href, label in links])
+    stop = runtime_of(request.app).snapshot.stop
+    here = request.url.path + (f"?{request.url.query}" if request.url.query else "")
     return Markup(
         '<header class="top"><span class="brand">displayd · Văn phòng Sở</span>'
-        f'<nav>{items}</nav><span class="who">{tag("span", who.name)} '
+        f'<nav>{items}</nav>{emergency.start_control(who, stop, back=here)}'
+        f'<span class="who">{tag("span", who.name)} '
         f'({tag("span", ROLE_NAMES.get(who.role, who.role))})</span>'
         '<form method="post" action="/ui/logout" class="logout"><button type="submit">Đăng xuất</button></form>'
-        '</header>'
+        f'</header>{emergency.banner(who, stop, back=here)}'
     )
 
 
@@ -137,7 +142,7 @@ async def dashboard(request: Request) -> Response:
     who = await _reader(request)
     if who is None:
         return _to_login()
-    return page("dashboard.html", title="Bảng điện tử", nav=_nav(who, "/ui"),
+    return page("dashboard.html", title="Bảng điện tử", nav=_nav(request, who, "/ui"),
                 alerts=_plan_alerts(runtime_of(request.app).snapshot))
 
 
@@ -146,7 +151,7 @@ async def rotation_log(request: Request) -> Response:
     who = await _reader(request)
     if who is None:
         return _to_login()
-    return page("log.html", title="Nhật ký luân phiên", nav=_nav(who, "/ui/log"))
+    return page("log.html", title="Nhật ký luân phiên", nav=_nav(request, who, "/ui/log"))
 
 
 def _plan_section(plan: CampaignWeek) -> Markup:
@@ -189,7 +194,7 @@ async def week_plan(request: Request, week: str | None = None) -> Response:
     with contextlib.suppress(ValueError):
         day = date.fromisoformat(week) if week else None
     if week and (day is None or not FIRST_WEEK <= monday_of(day) <= LAST_WEEK):
-        return page("plan.html", title="Kế hoạch tuần", status=422, nav=_nav(who, "/ui/plan"),
+        return page("plan.html", title="Kế hoạch tuần", status=422, nav=_nav(request, who, "/ui/plan"),
                     heading="Kế hoạch tuần", weeks=_week_links(monday_of(today), today), alerts=Markup(""),
                     plans=tag("p", f"“{week}” không phải một ngày hợp lệ (YYYY-MM-DD, 2000–2099).",
                               class_="empty"))
@@ -205,7 +210,7 @@ async def week_plan(request: Request, week: str | None = None) -> Response:
     body = join([_plan_section(p) for p in plans]) or tag(
         "p", "Không có đợt tuyên truyền nào chạy trong tuần này." if this_week
         else "Không có đợt tuyên truyền nào chạy trong tuần đó.", class_="empty")
-    return page("plan.html", title=heading, nav=_nav(who, "/ui/plan"), heading=heading, plans=body,
+    return page("plan.html", title=heading, nav=_nav(request, who, "/ui/plan"), heading=heading, plans=body,
                 weeks=_week_links(monday, today), alerts=_plan_alerts(snapshot))
 
 

@@ -268,8 +268,8 @@ def _period(from_: str | None, to: str | None, zone: ZoneInfo) -> tuple[datetime
     return start, end
 
 
-def _not_found(who: Principal, campaign_id: str) -> Response:
-    return page("report.html", title="Không có đợt này", status=404, nav=_nav(who, ""), body_class="report",
+def _not_found(request: Request, who: Principal, campaign_id: str) -> Response:
+    return page("report.html", title="Không có đợt này", status=404, nav=_nav(request, who, ""), body_class="report",
                 stylesheet="report.css", tools=Markup(""), head=Markup(""),
                 sections=tag("p", f"Không có đợt tuyên truyền #{campaign_id}.", class_="empty"), sign=Markup(""))
 
@@ -281,24 +281,24 @@ async def report_page(request: Request, campaign_id: str,
     if who is None:
         return _to_login()
     if not (campaign_id.isascii() and campaign_id.isdigit()):
-        return _not_found(who, campaign_id)
+        return _not_found(request, who, campaign_id)
     now: datetime = runtime_of(request.app).clock()
     async with runtime_of(request.app).sessionmaker() as session:
         try:
             campaign = await campaigns.get(session, int(campaign_id), include_deleted=True)
         except ResourceNotFound:
-            return _not_found(who, campaign_id)
+            return _not_found(request, who, campaign_id)
         zone = ZoneInfo(campaign.timezone)
         try:
             start, end = _period(from_, to, zone)
         except ValueError:
             report = await campaign_report(session, campaign.id, start=None, end=None, now=now)
-            return page("report.html", title=TITLE, status=422, nav=_nav(who, ""), body_class="report",
+            return page("report.html", title=TITLE, status=422, nav=_nav(request, who, ""), body_class="report",
                         stylesheet="report.css", tools=_tools(report, zone), head=Markup(""), sign=Markup(""),
                         sections=tag("p", f"“{from_ or ''} → {to or ''}” không phải khoảng ngày hợp lệ "
                                           "(YYYY-MM-DD, 2000–2099, từ ngày trước đến ngày sau).", class_="empty"))
         report = await campaign_report(session, campaign.id, start=start, end=end, now=now)
-    return page("report.html", title=f"{TITLE}: {report.name}", nav=_nav(who, ""), body_class="report",
+    return page("report.html", title=f"{TITLE}: {report.name}", nav=_nav(request, who, ""), body_class="report",
                 stylesheet="report.css", tools=_tools(report, zone), head=_head(report, zone),
                 sections=join([_overview(report, zone, now), _slogans(report), _boards(report), _days(report, zone),
                                _trouble(report, zone), _people(report, zone)]),

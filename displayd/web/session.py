@@ -1,9 +1,11 @@
 """The dashboard's sign-in: the session cookie set, read and cleared.
 
 The cookie carries a random session token (`displayd.auth.sessions`; the server keeps only
-its hash), is HttpOnly and SameSite=Strict, and only ever opens GET/HEAD: the key itself
-never reaches a URL, the page, or the browser's storage. Signing out deletes the session
-on the server, so a copy of the cookie is dead too.
+its hash), is HttpOnly and SameSite=Strict, and opens only GET/HEAD on the API: the key
+itself never reaches a URL, the page, or the browser's storage. The dashboard's own form
+posts (sign-in, sign-out, and the emergency stop's start and lift, `displayd.web.emergency`)
+check `same_origin` as well. Signing out deletes the session on the server, so a copy of
+the cookie is dead too.
 """
 
 from __future__ import annotations

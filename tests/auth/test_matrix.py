@@ -64,6 +64,13 @@ async def _report(f: Factory, n: int) -> tuple[str, Any]:
     return f"/api/v1/reports/campaigns/{campaign['id']}", None
 
 
+async def _stop_holding(f: Factory, n: int) -> tuple[str, Any]:
+    """An emergency stop that holds, to lift (started anew, or the one already holding)."""
+    started = await f.client.post("/api/v1/emergency-stop", json={"reason": f"Dừng {n}"}, headers=f.keys.auth("admin"))
+    assert started.status_code in (200, 201), started.text
+    return "/api/v1/emergency-stop", None
+
+
 async def _fixed(url: str, body: Any = None) -> tuple[str, Any]:
     return url, body
 
@@ -95,6 +102,10 @@ MATRIX: dict[tuple[str, str], Case] = {
     ("GET", "/api/v1/boards/{board_id}/current"): Case(ALL, lambda f, n: _board(f, n, "/current")),
     ("GET", "/api/v1/boards/{board_id}/schedule"): Case(ALL, lambda f, n: _board(
         f, n, "/schedule?from=2024-05-07T00:00:00Z&to=2024-05-07T01:00:00Z")),
+    ("GET", "/api/v1/emergency-stop"): Case(ALL, lambda f, n: _fixed("/api/v1/emergency-stop")),
+    ("POST", "/api/v1/emergency-stop"): Case(APPROVERS, lambda f, n: _fixed("/api/v1/emergency-stop",
+                                                                            {"reason": f"Dừng {n}"})),
+    ("DELETE", "/api/v1/emergency-stop"): Case(APPROVERS, _stop_holding),
     ("GET", "/api/v1/rotations"): Case(ALL, lambda f, n: _fixed("/api/v1/rotations")),
     ("GET", "/api/v1/reports/airtime"): Case(ALL, lambda f, n: _fixed("/api/v1/reports/airtime?by=day")),
     ("GET", "/api/v1/reports/campaigns/{campaign_id}"): Case(ALL, _report),

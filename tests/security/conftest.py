@@ -21,7 +21,7 @@ from displayd.config import Settings
 from displayd.db.session import create_engine
 
 # Every table a write could touch; a rejected request must leave each count as it was.
-TABLES = ("slogan", "campaign", "board", "audit_event", "api_key", "rotation")
+TABLES = ("slogan", "campaign", "board", "audit_event", "api_key", "rotation", "emergency_stop")
 WRITE_METHODS = frozenset({"POST", "PATCH", "PUT", "DELETE"})
 
 

@@ -1,5 +1,7 @@
 // The board grid: every 5 s, GET /api/v1/boards and /api/v1/campaigns, and update each tile
 // in place (a tile is rebuilt only when its content changes, so pages do not flicker).
+// GET /api/v1/emergency-stop too: when a stop starts or is lifted the page is loaded again,
+// so its banner (rendered by the server) appears or goes without anyone reloading.
 "use strict";
 
 (() => {
@@ -14,6 +16,8 @@
   const tiles = new Map();  // board id → {node, hash, pages, page}
   const DELIVERY = {push: "đẩy", poll: "tự lấy", stream: "luồng", both: "đẩy + tự lấy"};
   const NOT_PUSHED = {poll: "không đẩy (bảng tự lấy)", stream: "không đẩy (bảng nhận luồng)"};
+  const banner = document.querySelector("section.estop");  // while an emergency stop holds
+  const shownStop = banner ? banner.dataset.stop : "";
 
   function badge(board) {
     const h = board.health || {};
@@ -77,7 +81,8 @@
       slot.textContent = `${campaign} · lượt ${current.slot.index} · ` +
         `${ui.clock(current.slot.starts_at, zone)}–${ui.clock(current.slot.ends_at, zone)}`;
     } else {
-      caption.textContent = board.enabled ? "(trống — không có đợt nào đang chạy)" : "(bảng đã tắt)";
+      caption.textContent = !board.enabled ? "(bảng đã tắt)"
+        : shownStop ? "(trống — đang dừng khẩn cấp)" : "(trống — không có đợt nào đang chạy)";
       slot.textContent = "—";
     }
     const push = node.querySelector(".push");
@@ -100,9 +105,14 @@
 
   async function refresh() {
     try {
-      const [boards, campaigns] = await Promise.all([
+      const [boards, campaigns, stop] = await Promise.all([
         ui.api("/api/v1/boards?limit=1000"), ui.api("/api/v1/campaigns?limit=1000"),
+        ui.api("/api/v1/emergency-stop"),
       ]);
+      if ((stop.active ? String(stop.id) : "") !== shownStop) {
+        location.reload();
+        return;
+      }
       const byId = new Map(campaigns.items.map((c) => [c.id, c]));
       const zones = new Map(campaigns.items.map((c) => [c.id, c.timezone]));
       zones.name = (id) => (byId.has(id) ? byId.get(id).name : `đợt #${id}`);
