@@ -123,7 +123,7 @@ def test_a_ledger_rebuilt_after_a_take_over_resends_revised_slots_as_they_stand(
     first, _ = Ledger().due(plan, BOARD, at(0), lead=0)
     assert first[0].showing is not None and first[0].showing.content_hash is not None
     rebuilt = Ledger({(BOARD, 3, 0): Sent(at(0), at(30), first[0].showing.content_hash, 3, shown=None)}, blank=False)
-    sends, ledger = rebuilt.due(plan, BOARD, at(12), lead=0)
+    sends, _ = rebuilt.due(plan, BOARD, at(12), lead=0)
     assert brief(sends) == [("show", 0, 4)]
     sends, _ = rebuilt.due(snapshot(paused=True), BOARD, at(12), lead=0)
     assert brief(sends) == [("blank", 0, 4)]

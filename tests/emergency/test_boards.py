@@ -38,7 +38,7 @@ async def test_polls_answer_idle_while_it_holds(client: httpx.AsyncClient, keys:
     # The very next poll, with no time passing: the process rebuilt its snapshot at commit.
     idle = await factory.current(board)
     assert idle.json() == {"board_id": "bang-a", "state": "idle", "slot": None, "content": None,
-                           "content_hash": None, "valid_until": None}
+                           "content_hash": None, "valid_until": None, "next": None}
     assert await state(factory, other) == "idle"
     # A board that cached the last answer is told it changed.
     assert (await factory.current(board, **{"If-None-Match": showing.headers["etag"]})).status_code == 200
