@@ -33,8 +33,9 @@ the API, starting at a whole minute in the past; its current slot is pushed at o
 counted); the measured slots are the next `--slots` whose send instant (starts_at − lead) is
 more than 0.5 s after those pushes arrived. The run waits until the last measured slot has
 ended (a push arriving after its slot's end is missing), then reads the receiver and the log.
-displayd's warnings and errors are printed at the end. The machine has 2 cores: a load
-average above 0.5 before the run is warned about.
+displayd's warnings and errors are printed at the end (`--keep-log DIR` keeps its logs; with
+`--log-level DEBUG` each sync's timing is in them). The machine has 2 cores: a load average
+above 0.5 before the run is warned about.
 
 Run: `.venv/bin/python bench/ontime.py [--scenario A,B] [--boards N] [--lead S] [--dwell S]
 [--slots N] [--database-url URL]`, or `--quick` (scenario A with 200 boards, 5 slots) to check it works.
@@ -45,6 +46,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import math
+import shutil
 import sys
 from collections import Counter
 from dataclasses import dataclass, replace
@@ -165,6 +167,10 @@ def scenario(run: Run, args: argparse.Namespace, name: str, sc: Scenario) -> tup
     sub = replace(run, workdir=workdir)
     url = run.stack.enter_context(scratch_database(workdir, f"ontime_{name.lower()}", server=args.database_url))
     displayd = Displayd(sub, url, log_level=args.log_level)
+    if args.keep_log is not None:  # unwound after the children have stopped
+        args.keep_log.mkdir(parents=True, exist_ok=True)
+        run.stack.callback(lambda: displayd.log_path.exists() and shutil.copyfile(
+            displayd.log_path, args.keep_log / f"displayd-{name}.log"))
     admin_key = displayd.prepare()
     receiver_child, receiver = start_receiver(sub, "recording", name="receiver")
     ids = board_ids(0, sc.boards)
@@ -243,6 +249,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--slots", type=int, default=None, help="slots measured (default: the scenario's)")
     parser.add_argument("--log-level", default="WARNING", help="displayd's log level (default WARNING)")
     parser.add_argument("--log-lines", type=int, default=80, help="warning/error log lines shown (default 80)")
+    parser.add_argument("--keep-log", type=Path, default=None,
+                        help="copy each scenario's displayd log into this directory at the end")
     parser.add_argument("--database-url", type=postgresql_url, default=None,
                         help="run on this PostgreSQL server, in a scratch database created beside the one named "
                              "(default: a temporary SQLite file)")
