@@ -45,7 +45,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import math
+import resource
 import shutil
 import sys
 from collections import Counter
@@ -98,6 +100,19 @@ def set_lead(displayd: Displayd, seconds: int) -> None:
     asyncio.run(work())
 
 
+def raise_open_files() -> None:
+    """The soft open-file limit up to the hard one, for this process and the children: displayd's pushes
+    hold up to 4,096 connections, and the receiver as many (a shell's default soft limit is often 1,024)."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard == resource.RLIM_INFINITY or hard > soft:
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard if hard != resource.RLIM_INFINITY else 1 << 16, hard))
+    soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    if soft < 2 * 4096 + 512:
+        print(f"warning: the open-file limit is {soft}; with thousands of boards the receiver may run out "
+              f"(raise the hard limit: ulimit -Hn)", file=sys.stderr, flush=True)
+
+
 def measured_slots(campaign_start: datetime, sc: Scenario, after: datetime) -> list[datetime]:
     """The first `sc.slots` slot starts whose send instant (start − lead) is more than 0.5 s after `after`."""
     first = after + timedelta(seconds=sc.lead + 0.5)
@@ -125,6 +140,7 @@ class AtBoards:
 
 
 def at_boards(seen: list[dict[str, Any]], ids: list[str], starts: list[datetime], lead: int) -> AtBoards:
+    """What the receiver saw of the slots `starts` on the boards `ids` (records of bench/harness/receiver.py)."""
     wanted = {iso(s): s.timestamp() for s in starts}
     boards = set(ids)
     first: dict[tuple[str, str], float] = {}
@@ -160,8 +176,8 @@ def in_log(rows: list[tuple[str, datetime, datetime | None]]) -> tuple[int, dict
 
 # ------------------------------------------------------------------ one scenario
 
-def scenario(run: Run, args: argparse.Namespace, name: str, sc: Scenario) -> tuple[str, bool]:
-    """Run one scenario in a directory of its own; (its summary line, target met)."""
+def scenario(run: Run, args: argparse.Namespace, name: str, sc: Scenario) -> str:
+    """Run one scenario in a directory of its own; its summary line."""
     workdir = run.workdir / name
     workdir.mkdir()
     sub = replace(run, workdir=workdir)
@@ -211,20 +227,21 @@ def scenario(run: Run, args: argparse.Namespace, name: str, sc: Scenario) -> tup
         print(f"  displayd logged {len(problems)} warning/error lines (with tracebacks); the first ones:", flush=True)
         for line in problems[:args.log_lines]:
             print(f"  | {line}", flush=True)
-    met = share >= TARGET
     missing = boards.expected - boards.arrived
     return (f"ontime {name}: {100 * share:.2f} % of {boards.expected} (board, slot) pushes at the board by the "
-            f"slot's start (target >= {100 * TARGET:.1f} %: {verdict(met)}); rotation log {100 * log_share:.2f} %; "
+            f"slot's start (target >= {100 * TARGET:.1f} %: {verdict(share >= TARGET)}); "
+            f"rotation log {100 * log_share:.2f} %; "
             f"{missing} missing, {boards.duplicates} duplicates; late p50/p99/max "
             f"{ms(boards.late_ms, 0.5)}/{ms(boards.late_ms, 0.99)}/"
             f"{ms(boards.late_ms, 1.0)} ms; early p50 {ms(boards.early_ms, 0.5)} ms, "
             f"p1 {ms(boards.early_ms, 0.01)} ms ({sc.boards} boards, lead {sc.lead} s, dwell {sc.dwell} s, "
-            f"{sc.slots} slots, {displayd.kind})"), met
+            f"{sc.slots} slots, {displayd.kind})")
 
 
 def ontime(run: Run, args: argparse.Namespace, runs: dict[str, Scenario]) -> int:
     isolate_environment()
-    lines = [scenario(run, args, name, sc)[0] for name, sc in runs.items()]
+    raise_open_files()
+    lines = [scenario(run, args, name, sc) for name, sc in runs.items()]
     print(*lines, sep="\n")
     return 0
 
