@@ -8,7 +8,7 @@
     raise SystemExit(run_bench("poll", measure))
 
 Exit statuses every script shares: 0 measured (whether or not a target was met, unless the
-script says otherwise), 1 something broke (`BenchError`; the last lines of every `*.log` in
+script says otherwise), 1 something broke (`BenchError`; the last lines of every `*.log` under
 the temp directory are printed), 2 a tool is missing or an option is wrong, 130 interrupted.
 """
 
@@ -75,9 +75,9 @@ def run_bench(name: str, body: Callable[[Run], int]) -> int:
                         procs.stop_all()
             except BenchError as exc:
                 print(f"bench/{name}.py failed: {exc}", file=sys.stderr)
-                for log in sorted(workdir.glob("*.log")):
+                for log in sorted(workdir.rglob("*.log")):
                     tail = log.read_text(errors="replace").splitlines()[-40:]
-                    print(f"--- {log.name} (last lines) ---", *tail, sep="\n", file=sys.stderr)
+                    print(f"--- {log.relative_to(workdir)} (last lines) ---", *tail, sep="\n", file=sys.stderr)
                 return 1
     except KeyboardInterrupt:
         print(f"bench/{name}.py interrupted; every process it started has been stopped", file=sys.stderr)
