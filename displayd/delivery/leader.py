@@ -38,14 +38,24 @@ class Leadership(Protocol):
 
 
 class PostgresLeadership:
+    """The lock's connection runs one query at a time: the boundary and the periodic check both
+    ask `still_held`, and two queries at once on one asyncpg connection fail ("another
+    operation is in progress") — which once read as a lost lock, dropped the connection and
+    so really lost it, mid-fan-out. A caller arriving while a check is under way waits for it."""
+
     def __init__(self, database_url: str) -> None:
         self.dsn = asyncpg_dsn(database_url)
         self.connection: asyncpg.Connection | None = None
         self.held = False
+        self._one_at_a_time = asyncio.Lock()
 
     async def try_acquire(self) -> bool:
         if self.held:
             return await self.still_held()
+        async with self._one_at_a_time:
+            return await self._try_acquire()
+
+    async def _try_acquire(self) -> bool:
         try:
             if self.connection is None or self.connection.is_closed():
                 self.connection = await asyncpg.connect(self.dsn, timeout=5, server_settings={
@@ -58,20 +68,26 @@ class PostgresLeadership:
         return self.held
 
     async def still_held(self) -> bool:
+        async with self._one_at_a_time:
+            return await self._still_held()
+
+    async def _still_held(self) -> bool:
         if not self.held or self.connection is None:
             return False
         try:
             await asyncio.wait_for(self.connection.fetchval("SELECT 1"), 2)
-        except (OSError, asyncpg.PostgresError, TimeoutError, asyncpg.InterfaceError) as exc:
+        except (OSError, asyncpg.PostgresError, TimeoutError, asyncpg.InterfaceError,
+                asyncpg.exceptions.InternalClientError) as exc:
             log.warning("lost the scheduler lock's connection: %s", exc)
             await self._drop()
         return self.held
 
     async def release(self) -> None:
-        if self.held and self.connection is not None and not self.connection.is_closed():
-            with contextlib.suppress(Exception):
-                await self.connection.execute("SELECT pg_advisory_unlock($1)", LOCK_KEY)
-        await self._drop()
+        async with self._one_at_a_time:
+            if self.held and self.connection is not None and not self.connection.is_closed():
+                with contextlib.suppress(Exception):
+                    await self.connection.execute("SELECT pg_advisory_unlock($1)", LOCK_KEY)
+            await self._drop()
 
     async def _drop(self) -> None:
         self.held = False
