@@ -109,6 +109,8 @@ class FakeDisplayd:
     down: bool = False
     document: dict[str, Any] = field(default_factory=lambda: current(None))
     max_age: int = 30
+    answer_delay: float = 0.0  # seconds /current takes to answer
+    later: tuple[datetime, dict[str, Any]] | None = None  # `document` from then on
     polls: list[Poll] = field(default_factory=list)
     stream_requests: list[str | None] = field(default_factory=list)  # each one's Last-Event-ID
     _socket: socket.socket = field(default_factory=_listening)
@@ -208,10 +210,14 @@ class FakeDisplayd:
             return self._refused(503)
         if request.headers.get("authorization") != f"Bearer {TOKEN}" or request.path_params["board_id"] != BOARD:
             return self._refused(404)
+        at = datetime.now(UTC)
+        if self.later is not None and at >= self.later[0]:
+            self.document, self.later = self.later[1], None
+        await asyncio.sleep(self.answer_delay)
         headers = {"ETag": self.etag, "Cache-Control": f"max-age={self.max_age}"}
         tag = request.headers.get("if-none-match")
         status = 304 if tag == self.etag else 200
-        self.polls.append(Poll(datetime.now(UTC), tag, status))
+        self.polls.append(Poll(at, tag, status))
         self._changed.set()
         if status == 304:
             return Response(status_code=304, headers=headers)

@@ -142,7 +142,8 @@ async def test_markup_in_a_slogan_shows_as_text(page: Page, live: Live) -> None:
 
     board = live.boards["bang-thu"]
     await page.goto(f"{live.url}/play/bang-thu?token={board['token']}")
-    await page.wait_for_function("document.getElementById('page').textContent.includes('<script>')",
+    # A function, not a bare expression: polling an expression needs eval, which the page's CSP forbids.
+    await page.wait_for_function("() => document.getElementById('page').textContent.includes('<script>')",
                                  timeout=WAIT_MS)
     assert await page.locator("#page b, #page script").count() == 0
     assert await page.evaluate("window.__xss") is None

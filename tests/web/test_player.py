@@ -139,6 +139,22 @@ async def test_stream_content_sent_ahead_shows_at_its_start_and_revisions_rule(p
     assert await page.is_hidden("#offline")
 
 
+async def test_a_stream_silent_on_opening_is_filled_in_by_one_poll(page: Page, fake: FakeDisplayd) -> None:
+    now = datetime.now(UTC)
+    running = show(slot(3, 40, now - timedelta(seconds=5), now + timedelta(seconds=6)), ["Đã chạy từ trước"])
+    fake.document = current(running)
+    await open_player(page, fake)
+    await fake.wait_for_streams(1)
+    await wait_text(page, "Đã chạy từ trước")
+    assert (await dataset(page))["mode"] == "stream"
+    assert [p.status for p in fake.polls] == [200]
+    boundary = now + timedelta(seconds=6)
+    fake.send(show(slot(3, 41, boundary, boundary + timedelta(seconds=6)), ["Rồi theo luồng sự kiện"]))
+    await wait_text(page, "Rồi theo luồng sự kiện")
+    assert_on_time(await changed_at(page, "Rồi theo luồng sự kiện"), boundary)
+    assert len(fake.polls) == 1
+
+
 async def test_a_slot_that_began_later_wins_and_its_end_uncovers_the_other(page: Page,
                                                                          fake: FakeDisplayd) -> None:
     """A higher-priority campaign starting mid-slot wins by starting later; when its slot is
@@ -221,6 +237,28 @@ async def test_poll_next_switches_at_its_start_without_another_poll(page: Page, 
     assert await text(page) == "Chiếu tiếp theo đồng hồ"
 
 
+async def test_poll_without_next_asks_at_the_boundary_and_does_not_flash_blank(page: Page,
+                                                                             fake: FakeDisplayd) -> None:
+    """A board without lead_seconds learns the next slot by a poll at the boundary; the ended
+    slot stays on screen until that answer comes (here 0.6 s late), rather than a blank."""
+    fake.stream_status = 404
+    now = datetime.now(UTC)
+    boundary = now + timedelta(seconds=2.5)
+    first = show(slot(4, 30, now - timedelta(seconds=3), boundary), ["Hết giờ thì hỏi"])
+    second = show(slot(4, 31, boundary, boundary + timedelta(seconds=30)), ["Câu trả lời", "đến muộn"])
+    fake.document = current(first)
+    fake.later = (boundary, current(second))
+    fake.max_age = 3
+    fake.answer_delay = 0.6
+    await open_player(page, fake)
+    await wait_text(page, "Hết giờ thì hỏi")
+    await wait_text(page, "Câu trả lời đến muộn")
+    changes = [shown for _, shown in await page.evaluate("window.__changes")]
+    assert changes[-2:] == ["Hết giờ thì hỏi", "Câu trả lời đến muộn"], changes
+    asked = [p.at for p in fake.polls if p.at >= boundary]
+    assert asked and asked[0] - boundary < timedelta(milliseconds=LATE_MS), "polled at the slot's end"
+
+
 async def test_a_wrong_clock_still_switches_on_displayds_time(page: Page, fake: FakeDisplayd) -> None:
     """A screen whose clock is an hour behind goes by the Date of displayd's answers."""
     fake.stream_status = 404
@@ -241,8 +279,9 @@ async def test_a_wrong_clock_still_switches_on_displayds_time(page: Page, fake: 
 
 async def test_a_missing_stream_falls_back_to_polling_and_is_tried_again(page: Page, fake: FakeDisplayd) -> None:
     fake.stream_status = 404
-    fake.document = current(show(slot(1, 1, datetime.now(UTC) - timedelta(seconds=1),
-                                      datetime.now(UTC) + timedelta(minutes=10)), ["Chỉ hỏi định kỳ"]))
+    running = show(slot(1, 1, datetime.now(UTC) - timedelta(seconds=1), datetime.now(UTC) + timedelta(minutes=10)),
+                   ["Chỉ hỏi định kỳ"])
+    fake.document = current(running)
     await page.clock.install()
     await page.goto(fake.play_url)
     await wait_text(page, "Chỉ hỏi định kỳ")
@@ -254,6 +293,7 @@ async def test_a_missing_stream_falls_back_to_polling_and_is_tried_again(page: P
     await page.clock.run_for(80_000)  # the stream is tried again within 75 s
     await page.wait_for_function("() => document.getElementById('screen').dataset.mode === 'stream'")
     assert len(fake.stream_requests) == 2 and fake.open_streams == 1
+    fake.send(running)  # the stream speaks: no poll to fill in
     await asyncio.sleep(1.5)  # a poll already under way lands
     polls = len(fake.polls)
     await page.clock.run_for(10_000)

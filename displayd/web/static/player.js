@@ -18,6 +18,7 @@
   const STREAM_OPEN_MS = 5000;        // poll meanwhile if the stream has not opened by then
   const STREAM_RETRY_S = 60;          // try the stream again, ±25 % so players do not all come at once
   const STREAM_QUIET_MS = 300_000;    // reopen a stream silent this long (a dead 4G link stays "open")
+  const STREAM_SILENT_MS = 2000;      // a new stream that has said nothing by then: ask /current once
   const MIN_PAGE_MS = 2000;
   const BOUNDARY_MS = 100;            // poll this long after a slot ends when nothing is held after it
   const BOUNDARY_GRACE_MS = 3000;     // ...and keep the ended slot on screen while that answer comes
@@ -86,8 +87,8 @@
     return true;
   }
 
-  // A poll answer is the whole truth at that moment: it replaces what is held.
-  function takePoll(body, t) {
+  // The slots a poll answer names: what shows now and `next`.
+  function fromPoll(body, t) {
     const fresh = new Map();
     if (body.state === "showing" && body.slot && body.content) {
       // displayd says this shows now: so it has begun, even if this clock is a little behind.
@@ -103,6 +104,12 @@
                                                 content: next.content, content_hash: next.content_hash,
                                                 valid_until: next.slot.ends_at}});
     }
+    return fresh;
+  }
+
+  // A poll answer is the whole truth at that moment: it replaces what is held.
+  function takePoll(body, t) {
+    const fresh = fromPoll(body, t);
     held.clear();
     for (const [key, slot] of fresh) held.set(key, slot);
     polledAt = t;
@@ -334,6 +341,8 @@
   let streamErrors = 0;
   let openTimer = null;
   let quietTimer = null;
+  let fillTimer = null;
+  let streamEvents = 0;
   let retryTimer = null;
 
   function openStream() {
@@ -357,6 +366,8 @@
       setOffline(false);
       setMode("stream");
       keepWatch(stream);
+      clearTimeout(fillTimer);
+      fillTimer = setTimeout(() => { if (source === stream) fillIn(stream); }, STREAM_SILENT_MS);
       checkClock();
       showDebug("stream open");
     });
@@ -370,6 +381,25 @@
     streamOpen = false;
     clearTimeout(openTimer);
     clearTimeout(quietTimer);
+    clearTimeout(fillTimer);
+  }
+
+  // A stream that says nothing on opening leaves the screen blank until the next slot's content:
+  // one poll fills in what shows now. It only adds, and not once the stream has spoken since.
+  async function fillIn(stream) {
+    const seen = streamEvents;
+    try {
+      const sentAt = Date.now();
+      const response = await fetch(pollUrl, {headers: {Authorization: `Bearer ${token}`, Accept: "application/json"},
+                                             cache: "no-store", credentials: "omit"});
+      if (response.status !== 200 || source !== stream) return;
+      const body = await response.json();
+      if (source !== stream || streamEvents !== seen) return;
+      learnClock(response, sentAt);
+      for (const [key, slot] of fromPoll(body, now())) if (!held.has(key)) held.set(key, slot);
+      render();
+      showDebug("filled from /current");
+    } catch (error) { /* the stream says whether displayd is reachable */ }
   }
 
   function keepWatch(stream) {
@@ -393,6 +423,8 @@
     streamErrors = 0;
     lastOk = new Date();
     keepWatch(stream);
+    clearTimeout(fillTimer);
+    streamEvents += 1;
     let changed = false;
     try {
       changed = receive(body, now());
