@@ -16,6 +16,7 @@
   const POLL_MAX_S = 5;
   const STREAM_ERRORS = 3;            // failed (re)connections in a row before polling instead
   const STREAM_OPEN_MS = 5000;        // poll meanwhile if the stream has not opened by then
+  const RECONNECT_MS = 3000;          // the browser's pause before it reconnects a dropped stream
   const STREAM_RETRY_S = 60;          // try the stream again, ±25 % so players do not all come at once
   const STREAM_QUIET_MS = 300_000;    // reopen a stream silent this long (a dead 4G link stays "open")
   const STREAM_SILENT_MS = 2000;      // a new stream that has said nothing by then: ask /current once
@@ -24,6 +25,7 @@
   const BOUNDARY_GRACE_MS = 3000;     // ...and keep the ended slot on screen while that answer comes
   const MAX_SLEEP_MS = 60_000;
   const SKEW_MS = 2000;               // a clock this far from displayd's is wrong, not just imprecise
+  const FETCH_MS = 10_000;            // a request unanswered this long has failed (a silent link hangs)
 
   const screen = document.getElementById("screen");
   const pageNode = document.getElementById("page");
@@ -234,7 +236,8 @@
   async function checkClock() {
     try {
       const sentAt = Date.now();
-      learnClock(await fetch("/healthz", {cache: "no-store", credentials: "omit"}), sentAt);
+      learnClock(await fetch("/healthz", {cache: "no-store", credentials: "omit",
+                                          signal: AbortSignal.timeout(FETCH_MS)}), sentAt);
       render();
     } catch (error) { /* the stream or the poll says whether displayd is reachable */ }
   }
@@ -300,7 +303,8 @@
       if (etag) headers["If-None-Match"] = etag;
       const sentAt = Date.now();
       // no-store: the ETag dance is ours; the browser's cache must not answer for displayd.
-      const response = await fetch(pollUrl, {headers, cache: "no-store", credentials: "omit"});
+      const response = await fetch(pollUrl, {headers, cache: "no-store", credentials: "omit",
+                                             signal: AbortSignal.timeout(FETCH_MS)});
       if (response.status !== 200 && response.status !== 304) throw new Error(`HTTP ${response.status}`);
       const body = response.status === 200 ? await response.json() : null;
       if (generation !== pollGeneration) return;
@@ -353,8 +357,7 @@
     source = stream;
     streamOpen = false;
     streamErrors = 0;
-    clearTimeout(openTimer);
-    openTimer = setTimeout(() => { if (source === stream && !streamOpen) startPolling(); }, STREAM_OPEN_MS);
+    awaitOpen(stream, STREAM_OPEN_MS);
     stream.addEventListener("open", () => {
       if (source !== stream) return;
       streamOpen = true;
@@ -375,6 +378,12 @@
     stream.addEventListener("error", () => onStreamError(stream));
   }
 
+  // Polls meanwhile if `stream` has not opened within `ms` (a reconnection that hangs says nothing).
+  function awaitOpen(stream, ms) {
+    clearTimeout(openTimer);
+    openTimer = setTimeout(() => { if (source === stream && !streamOpen) startPolling(); }, ms);
+  }
+
   function closeStream() {
     if (source) source.close();
     source = null;
@@ -391,7 +400,8 @@
     try {
       const sentAt = Date.now();
       const response = await fetch(pollUrl, {headers: {Authorization: `Bearer ${token}`, Accept: "application/json"},
-                                             cache: "no-store", credentials: "omit"});
+                                             cache: "no-store", credentials: "omit",
+                                             signal: AbortSignal.timeout(FETCH_MS)});
       if (response.status !== 200 || source !== stream) return;
       const body = await response.json();
       if (source !== stream || streamEvents !== seen) return;
@@ -442,8 +452,9 @@
       closeStream();
       startPolling();  // polling now says whether displayd is reachable
       retryTimer = setTimeout(openStream, STREAM_RETRY_S * (0.75 + Math.random() * 0.5) * 1000);
-    } else if (streamErrors >= 2 && !polling) {
-      setOffline(true);  // reconnecting, and failing: displayd is unreachable for now
+    } else {
+      awaitOpen(stream, RECONNECT_MS + STREAM_OPEN_MS);  // the browser reconnects by itself meanwhile
+      if (streamErrors >= 2 && !polling) setOffline(true);  // reconnecting, and failing: unreachable for now
     }
     showDebug(`stream error ${streamErrors}`);
   }
