@@ -58,6 +58,7 @@ PUSH_CONCURRENCY = 4096
 # Rows in a boundary's first claim: its pushes leave after one small insert (~2 ms); the
 # rest are written while they are on the wire.
 FIRST_CLAIM = 32
+PLAN_CHUNK = 500  # boards planned between two yields to the event loop
 MAX_SPREAD = 1.0  # seconds: the longest a sync's pushes sent ahead are spread over
 MAX_LEAD = timedelta(seconds=300)  # the longest `lead_seconds`: how far ahead a take-over looks for rows
 
@@ -142,6 +143,7 @@ class Dispatcher:
     _secrets: dict[str, str] = field(default_factory=dict)
     _issued: set[tuple[str, str]] = field(default_factory=set)  # (board, content hash) known to be recorded
     _prepared: _Plan | None = None
+    plan_seconds: float = 0.0  # how long the last plan took: the scheduler prepares at least twice that ahead
     _generation: int = 0  # moves on every sync: a plan made before another sync is stale
 
     async def take_over(self) -> tuple[datetime, datetime] | None:
@@ -197,10 +199,12 @@ class Dispatcher:
                         extra={"event": "missed_slots", "count": recorded})
         return recorded
 
-    def prepare(self, at: datetime) -> None:
+    async def prepare(self, at: datetime) -> None:
         """Plan the boundary at `at` ahead of time (no I/O): at `at`, only the rows are
         written and the pre-built pushes sent. A change in between makes the plan stale."""
-        self._prepared = self._plan(at)
+        started = time.perf_counter()
+        self._prepared = await self._plan(at)
+        self.plan_seconds = time.perf_counter() - started
 
     async def sync(self, at: datetime) -> datetime | None:
         """Bring every board up to date at `at` (or now, if later); the next boundary.
@@ -218,7 +222,8 @@ class Dispatcher:
         prepared = plan is not None and (plan.at == at <= now and plan.snapshot is self.live.snapshot
                                           and plan.generation == self._generation)
         if plan is None or not prepared:
-            plan = self._plan(max(at, now))
+            plan = await self._plan(max(at, now))
+            self.plan_seconds = time.perf_counter() - started
         planned = time.perf_counter()
         gate = asyncio.Semaphore(PUSH_CONCURRENCY)
         sends: list[tuple[list[_Push], asyncio.Task[list[PushResult]]]] = []
@@ -277,14 +282,18 @@ class Dispatcher:
                   len(plan.revisions))
         return plan.next_at
 
-    def _plan(self, t: datetime) -> _Plan:
+    async def _plan(self, t: datetime) -> _Plan:
+        """What every board must be sent at t. It yields to the loop every PLAN_CHUNK boards:
+        polls and the leadership check go on while 10,000 boards are planned."""
         snapshot: Snapshot = self.live.snapshot
         plan = _Plan(at=t, snapshot=snapshot, generation=self._generation)
-        for board_id, board in snapshot.boards.items():
+        for number, (board_id, board) in enumerate(snapshot.boards.items(), start=1):
             try:
                 self._plan_board(plan, board, t)
             except Exception as exc:  # one board's fault never costs the others their slot
                 snapshot.report(None, board_id, exc)
+            if number % PLAN_CHUNK == 0:
+                await asyncio.sleep(0)
         plan.rows.sort(key=lambda row: row.push_status != "pending")  # pushes are claimed first (`sync`)
         return plan
 

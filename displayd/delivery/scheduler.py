@@ -38,7 +38,9 @@ log = logging.getLogger("displayd.scheduler")
 LEADERSHIP_CHECK_SECONDS = 2.0  # with PostgreSQL noticing a dead leader at once: takeover well within 15 s
 BOUNDARY_JOB = "slot-boundary"
 PREPARE_JOB = "slot-prepare"
-PREPARE_AHEAD = timedelta(seconds=1)  # plan a boundary this long before it, so at the instant only I/O is left
+# Plan a boundary this long before it (or twice as long as the last plan took, if more), so
+# at the instant only I/O is left: 10,000 boards take a good part of a second to plan.
+PREPARE_AHEAD = timedelta(seconds=1)
 RETENTION_JOB = "retention"
 RETENTION_FIRST_JOB = "retention-first"
 RETENTION_EVERY_SECONDS = 600
@@ -194,7 +196,7 @@ class SlotScheduler:
     async def prepare(self, at: datetime) -> None:
         async with self._busy:
             if self.leader and not self._stopping and self.clock() < at:
-                self.dispatcher.prepare(at)
+                await self.dispatcher.prepare(at)
 
     async def _boundary(self, at: datetime) -> None:
         if not await self.leadership.still_held():
@@ -209,7 +211,8 @@ class SlotScheduler:
             return
         if next_at is not None:
             self._schedule(next_at)
-            ahead = next_at - min(PREPARE_AHEAD, (next_at - self.clock()) / 2)
+            before = max(PREPARE_AHEAD, timedelta(seconds=2 * self.dispatcher.plan_seconds))
+            ahead = next_at - min(before, (next_at - self.clock()) / 2)
             self.scheduler.add_job(
                 self.prepare, DateTrigger(run_date=ahead), args=[next_at],
                 id=PREPARE_JOB, replace_existing=True,

@@ -41,6 +41,7 @@ log = logging.getLogger("displayd.plan")
 MAX_SCHEDULE_SLOTS = 10_000
 IDLE_MAX_AGE = 300  # an idle board with nothing ahead still re-checks every five minutes
 PLAN_RETRY = timedelta(minutes=1)  # a board whose plan failed is idle this long, then planned again
+PLANNED_CACHE = 4096  # shared plans and renderings kept before starting afresh (`_showing_at`, `_render`)
 
 T = TypeVar("T")
 ErrorKey = tuple[int | None, str | None]  # (campaign id, board id) of a planning fault
@@ -130,6 +131,11 @@ class Showing:
         return max(0, math.ceil((self.until - t).total_seconds()))
 
 
+# What boards given the same assignment on the same screen share (`Snapshot._render`): the
+# document without `board_id`, it encoded, the content, its hash, the text body, the ETag's tag.
+_Shared = tuple[dict[str, Any], bytes, dict[str, Any] | None, str | None, bytes, str]
+
+
 @dataclass(frozen=True, slots=True)
 class Offer:
     """A poll's answer once the next slot is within the board's lead: `showing` with `next`."""
@@ -156,6 +162,11 @@ class Snapshot:
     _showing: dict[str, Showing] = field(default_factory=dict)
     _ahead: dict[str, Showing] = field(default_factory=dict)  # a later showing, sent ahead (`showing_ahead`)
     _offers: dict[str, Offer] = field(default_factory=dict)  # a poll's answer with `next` (`poll`)
+    # (instant, offset, campaigns targeting) → (assignment, until): see `_showing_at`
+    _planned: dict[tuple[datetime, int, tuple[int, ...]], tuple[Assignment | None, datetime | None]] = field(
+        default_factory=dict)
+    _contents: dict[tuple[int, str, int, int], tuple[dict[str, Any], str]] = field(default_factory=dict)
+    _rendered: dict[tuple[Assignment | None, datetime | None, str, int, int], _Shared] = field(default_factory=dict)
 
     @classmethod
     def empty(cls) -> Snapshot:
@@ -230,11 +241,19 @@ class Snapshot:
     def _showing_at(self, board: BoardView, campaigns: Sequence[CampaignVersions], t: datetime) -> Showing:
         if not board.enabled or self.stop is not None:
             return self._render(board, None, since=t, until=None)
-        assignment = board_assignment(campaigns, board.spec, t)
-        until = board_next_change(campaigns, board.spec, t)
-        if assignment is not None:
-            until = assignment.ends_at if until is None else min(until, assignment.ends_at)
-        return self._render(board, assignment, since=t, until=until)
+        # Boards differ to rotation only by the campaigns that target them and their offset:
+        # thousands of boards on one campaign share a handful of answers at each instant.
+        key = (t, board.spec.offset, tuple(id(c) for c in campaigns if _may_target(c, board.spec)))
+        planned = self._planned.get(key)
+        if planned is None:
+            assignment = board_assignment(campaigns, board.spec, t)
+            until = board_next_change(campaigns, board.spec, t)
+            if assignment is not None:
+                until = assignment.ends_at if until is None else min(until, assignment.ends_at)
+            if len(self._planned) >= PLANNED_CACHE:
+                self._planned.clear()
+            planned = self._planned[key] = (assignment, until)
+        return self._render(board, planned[0], since=t, until=planned[1])
 
     def timeline(self, board_id: str, start: datetime, end: datetime, *,
                  limit: int | None = None) -> list[Assignment]:
@@ -299,33 +318,50 @@ class Snapshot:
         return None
 
     def content(self, board: BoardView, slogan_id: int) -> tuple[dict[str, Any], str]:
-        content = render_content(slogan_id, self.slogans[slogan_id], charset=board.charset,
-                                 max_chars=board.max_chars, lines=board.lines)
-        return content, content_hash(content)
+        """A slogan rendered for the board's screen, and its hash: shared by every board with
+        the same charset and size (never mutate it)."""
+        key = (slogan_id, board.charset, board.max_chars, board.lines)
+        rendered = self._contents.get(key)
+        if rendered is None:
+            content = render_content(slogan_id, self.slogans[slogan_id], charset=board.charset,
+                                     max_chars=board.max_chars, lines=board.lines)
+            rendered = self._contents[key] = (content, content_hash(content))
+        return rendered
 
     def _render(self, board: BoardView, assignment: Assignment | None, *, since: datetime,
                 until: datetime | None) -> Showing:
+        """The board's showing: its own `board_id` in front of a part every board given the same
+        assignment on the same screen shares, encoded once (a slot for 10,000 boards renders
+        and encodes its content a handful of times, not 10,000)."""
         board_id = board.spec.id
+        key = (assignment, until if assignment is None else None, board.charset, board.max_chars, board.lines)
+        shared = self._rendered.get(key)
+        if shared is None:
+            if len(self._rendered) >= PLANNED_CACHE:
+                self._rendered.clear()
+            shared = self._rendered[key] = self._shared(board, assignment, until)
+        rest, encoded, content, digest, text, tag = shared
+        document = {"board_id": board_id, **rest}
+        body = b'{"board_id":' + _json(board_id) + b"," + encoded[1:]
+        return Showing(board_id, since, until, assignment, content, digest, document, body, text,
+                       f'"{tag}"', f'"{tag}-text"', None if digest is None else digest.removeprefix("sha256:"))
+
+    def _shared(self, board: BoardView, assignment: Assignment | None, until: datetime | None) -> _Shared:
         if assignment is None:
-            document: dict[str, Any] = {"board_id": board_id, "state": "idle", "slot": None, "content": None,
-                                        "content_hash": None, "valid_until": iso(until) if until else None,
-                                        "next": None}
-            tag = f"idle-{int(until.timestamp()) if until else 'forever'}"
-            return Showing(board_id, since, until, None, None, None, document, _json(document), b"",
-                           f'"{tag}"', f'"{tag}-text"', None)
+            rest: dict[str, Any] = {"state": "idle", "slot": None, "content": None, "content_hash": None,
+                                    "valid_until": iso(until) if until else None, "next": None}
+            return rest, _json(rest), None, None, b"", f"idle-{int(until.timestamp()) if until else 'forever'}"
         content, digest = self.content(board, assignment.slogan_id)
-        document = {
-            "board_id": board_id, "state": "showing",
+        rest = {
+            "state": "showing",
             "slot": {"campaign_id": assignment.campaign_id, "index": assignment.slot_index,
                      "starts_at": iso(assignment.starts_at), "ends_at": iso(assignment.ends_at)},
             "content": content, "content_hash": digest, "valid_until": iso(assignment.ends_at), "next": None,
         }
         text = "\n\n".join("\n".join(page) for page in content["pages"]) + "\n"
-        hex_digest = digest.removeprefix("sha256:")
-        tag = f"{assignment.campaign_id}-{assignment.slot_index}-{hex_digest}"
-        return Showing(board_id, since, until, assignment, content, digest, document, _json(document),
-                       text.encode("ascii" if board.charset == "ascii" else "utf-8"), f'"{tag}"', f'"{tag}-text"',
-                       hex_digest)
+        tag = f"{assignment.campaign_id}-{assignment.slot_index}-{digest.removeprefix('sha256:')}"
+        return (rest, _json(rest), content, digest, text.encode("ascii" if board.charset == "ascii" else "utf-8"),
+                tag)
 
     def schedule(
         self, board_id: str, start: datetime, end: datetime

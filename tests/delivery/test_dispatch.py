@@ -237,7 +237,7 @@ async def test_a_boundary_planned_ahead_is_replanned_after_a_change(
     assert next_at is not None
     await dispatcher.stop()
     clock.now = next_at - timedelta(seconds=1)
-    dispatcher.prepare(next_at)
+    await dispatcher.prepare(next_at)
     upcoming = (await client.get("/api/v1/boards/bang-day/schedule", headers=keys.auth("operator"), params={
         "from": next_at.isoformat(), "to": (next_at + timedelta(seconds=1)).isoformat()})).json()["items"][0]
     # Retired between the plan and the boundary: the plan is stale, the boundary plans again.
@@ -253,7 +253,7 @@ async def test_a_boundary_planned_ahead_is_replanned_after_a_change(
     following = await dispatcher.sync(next_at)
     assert following is not None
     clock.now = following - timedelta(seconds=1)
-    dispatcher.prepare(following)
+    await dispatcher.prepare(following)
     clock.now = following
     await dispatcher.sync(following)
     await dispatcher.stop()
