@@ -18,12 +18,13 @@ from datetime import date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from sqlalchemy import and_, bindparam, func, select, text, tuple_, update
+from sqlalchemy import and_, bindparam, case, func, or_, select, text, tuple_, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from displayd.campaigns.schemas import DEFAULT_TIMEZONE
+from displayd.db.base import UTCDateTime
 from displayd.db.models import BoardHealth, Campaign, IntegrityIncident, IssuedContent, Rotation, SchedulerState
 
 Key = tuple[str, int, int]  # (board_id, campaign_id, slot_index)
@@ -303,6 +304,65 @@ async def mark_polled(session: AsyncSession, marks: Sequence[tuple[Key, datetime
             await session.execute(_POLLED, [
                 {"k_board": k[0], "k_campaign": k[1], "k_slot": k[2], "at": at} for k, at in chunk])
         keys = [k for k, _ in chunk]
+        rows = await session.execute(select(Rotation.board_id, Rotation.campaign_id, Rotation.slot_index).where(
+            tuple_(Rotation.board_id, Rotation.campaign_id, Rotation.slot_index).in_(keys)))
+        found.update((r[0], r[1], r[2]) for r in rows)
+    return found
+
+
+@dataclass(frozen=True, slots=True)
+class Streamed:
+    """A slot's `show` written on a board's event stream: when first, and its highest revision."""
+
+    key: Key
+    at: datetime
+    revision: int
+
+
+_STREAMED_AT = bindparam("at", type_=UTCDateTime())
+_STREAMED = (
+    update(_ROTATION)
+    .where(and_(_ROTATION.c.board_id == bindparam("k_board"), _ROTATION.c.campaign_id == bindparam("k_campaign"),
+                _ROTATION.c.slot_index == bindparam("k_slot"),
+                # A push board's own outcome (pending, failed, …) is the pusher's to write.
+                or_(_ROTATION.c.push_status == "not_pushed", _ROTATION.c.push_status == "delivered")))
+    .values(push_status="delivered",
+            delivered_at=case((or_(_ROTATION.c.delivered_at.is_(None), _ROTATION.c.delivered_at > _STREAMED_AT),
+                               _STREAMED_AT), else_=_ROTATION.c.delivered_at),
+            attempts=case((_ROTATION.c.attempts == 0, 1), else_=_ROTATION.c.attempts),
+            revisions=func.max(_ROTATION.c.revisions, bindparam("revision")))  # SQLite's two-argument max
+)
+_PG_STREAMED = text("""
+    UPDATE rotation AS r
+    SET push_status = 'delivered', delivered_at = LEAST(r.delivered_at, v.at),
+        attempts = CASE WHEN r.attempts = 0 THEN 1 ELSE r.attempts END,
+        revisions = GREATEST(r.revisions, v.revision)
+    FROM unnest(CAST(:boards AS varchar[]), CAST(:campaigns AS integer[]), CAST(:slots AS bigint[]),
+                CAST(:ats AS timestamptz[]), CAST(:revisions AS integer[]))
+         AS v(board_id, campaign_id, slot_index, at, revision)
+    WHERE r.board_id = v.board_id AND r.campaign_id = v.campaign_id AND r.slot_index = v.slot_index
+      AND r.push_status IN ('not_pushed', 'delivered')
+""")
+
+
+async def mark_streamed(session: AsyncSession, marks: Sequence[Streamed]) -> set[Key]:
+    """Slots sent on a board's event stream: their rows become `delivered` (from `not_pushed`),
+    `delivered_at` the earliest send, `attempts` at least 1, `revisions` the highest. The keys
+    whose row exists (the others may not be written yet by the leader and are worth trying
+    again); a row of another outcome (a push board's) is left as it is."""
+    found: set[Key] = set()
+    postgres = _dialect(session) == "postgresql"
+    for chunk in _chunks(marks):
+        if postgres:  # LEAST ignores nulls: a first delivery takes `at`
+            await session.execute(_PG_STREAMED, {
+                "boards": [m.key[0] for m in chunk], "campaigns": [m.key[1] for m in chunk],
+                "slots": [m.key[2] for m in chunk], "ats": [m.at for m in chunk],
+                "revisions": [m.revision for m in chunk]})
+        else:
+            await session.execute(_STREAMED, [
+                {"k_board": m.key[0], "k_campaign": m.key[1], "k_slot": m.key[2], "at": m.at, "revision": m.revision}
+                for m in chunk])
+        keys = [m.key for m in chunk]
         rows = await session.execute(select(Rotation.board_id, Rotation.campaign_id, Rotation.slot_index).where(
             tuple_(Rotation.board_id, Rotation.campaign_id, Rotation.slot_index).in_(keys)))
         found.update((r[0], r[1], r[2]) for r in rows)
