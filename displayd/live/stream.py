@@ -44,6 +44,7 @@ import asyncio
 import contextlib
 import json
 import logging
+from collections.abc import Generator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Literal
@@ -80,6 +81,7 @@ MAX_PENDING = 64 * 1024  # bytes queued behind a write under way: more, and the 
 CLOSE_GRACE = 2.0  # seconds `close` gives the streams to write their last chunk
 MAX_SLEEP = 60.0  # the hub looks again at least this often (a wall clock that jumped, say)
 TIMER_SLACK = 0.001  # wake just after an instant, never just before it
+PASS_BATCH = 250  # boards a pass runs between two turns of the event loop
 MAX_REVISION = 1_000_000  # a Last-Event-ID naming more is not one displayd sent
 KEEPALIVE = b": keepalive\n\n"
 EVENT_STREAM = b"text/event-stream"
@@ -206,7 +208,14 @@ class StreamHub:
         while True:
             self._wake.clear()
             try:
-                wake_at = self.sync()
+                passing = self._pass()
+                while True:  # a pass yields now and then: what it queued is written meanwhile, polls answered
+                    try:
+                        next(passing)
+                    except StopIteration as done:
+                        wake_at = done.value
+                        break
+                    await asyncio.sleep(0)
             except Exception:  # the streams go on; the next wake tries again
                 log.exception("the stream hub's pass failed")
                 wake_at = None
@@ -224,17 +233,30 @@ class StreamHub:
                 self._beat()
 
     def sync(self) -> datetime | None:
-        """Bring every open stream up to date now; the next instant one needs something."""
+        """Bring every open stream up to date now, in one go; the next instant one needs something."""
+        passing = self._pass()
+        while True:
+            try:
+                next(passing)
+            except StopIteration as done:
+                return done.value  # type: ignore[no-any-return]
+
+    def _pass(self) -> Generator[None, None, datetime | None]:
+        """`sync`, pausing (a `yield`) after every PASS_BATCH boards it ran."""
         now = self.clock()
         snapshot = self.live.snapshot
         rebuilt = snapshot is not self._snapshot
         self._snapshot = snapshot
         earliest: datetime | None = None
+        ran = 0
         for board_id, streams in list(self.boards.items()):
             due_at = self._due.get(board_id, now)
             if not rebuilt and (due_at is None or due_at > now):  # nothing new for this board yet
                 earliest = _earlier(earliest, due_at)
                 continue
+            ran += 1
+            if ran % PASS_BATCH == 0:
+                yield
             board = snapshot.boards.get(board_id)
             for stream in list(streams):
                 if board is None or (rebuilt and snapshot.token_boards.get(stream.token_hash) != board_id):
@@ -372,13 +394,17 @@ def _slot_start(due: Due) -> datetime:
 
 
 def _next_instant(snapshot: Snapshot, board: BoardView, now: datetime) -> datetime | None:
-    """When the board's streams next need something: its showing ends, or the next comes
-    within its lead (None: only a change will)."""
+    """When the board's streams next need something (None: only a change will): the next slot
+    comes within its lead, or, without a lead, what shows now ends. With a lead, that end
+    matters only when nothing follows (a blank then): what follows was sent ahead."""
     board_id, lead = board.spec.id, board.ahead_seconds
-    at = snapshot.showing(board_id, now).until
-    if lead:
-        ahead = snapshot.showing_ahead(board_id, now + timedelta(seconds=lead)).until
-        at = _earlier(at, None if ahead is None else ahead - timedelta(seconds=lead))
+    current = snapshot.showing(board_id, now)
+    if not lead:
+        return current.until
+    ahead = snapshot.showing_ahead(board_id, now + timedelta(seconds=lead)).until
+    at = None if ahead is None else ahead - timedelta(seconds=lead)
+    if current.until is not None and snapshot.showing_ahead(board_id, current.until).assignment is None:
+        at = _earlier(at, current.until)
     return at
 
 

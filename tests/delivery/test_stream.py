@@ -125,6 +125,27 @@ async def test_a_stream_board_gets_its_next_slot_ahead(app: FastAPI, factory: Fa
         assert (await stream.next()).id == f"bang-a:{campaign['id']}:17282:0"
 
 
+async def test_a_stream_board_is_blanked_when_its_campaign_ends(
+    app: FastAPI, factory: Factory, clock: FakeClock
+) -> None:
+    campaign = await factory.campaign(ends_at="2024-05-07T00:01:00Z")
+    board = await factory.board("bang-a")
+    await change_board(app, "bang-a", delivery="stream")
+    clock.advance(seconds=28)
+    async with opened(app, board) as stream:
+        assert [(await stream.next()).id, (await stream.next()).id] == \
+            [f"bang-a:{campaign['id']}:17280:0", f"bang-a:{campaign['id']}:17281:0"]
+        # The slot sent ahead starts with nothing more to send; the last slot's end is when it goes idle.
+        assert hub(app).sync() == clock.now + timedelta(seconds=30)  # 00:00:58, the last slot's lead
+        clock.advance(seconds=30)
+        assert hub(app).sync() == clock.now + timedelta(seconds=2)  # nothing follows it: its end
+        await stream.nothing()
+        clock.advance(seconds=2)
+        hub(app).sync()
+        idle = await stream.next()
+        assert idle.type == "blank" and idle.data == {"type": "blank", "board_id": "bang-a", "until": None}
+
+
 async def test_a_retirement_is_sent_at_once_as_a_blank_revision(
     app: FastAPI, client: httpx.AsyncClient, keys: Keys, factory: Factory
 ) -> None:
