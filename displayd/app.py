@@ -2,7 +2,7 @@
 
 The lifespan builds the process's `Runtime` (`displayd.runtime`): the engine, the master
 key, the live snapshot that watches for changes made by other processes, the poll recorder,
-metrics, the sign-in guard and key cache, and the scheduler when this process may lead.
+the hub of open event streams, metrics, the sign-in guard and key cache, and the scheduler when this process may lead.
 Handlers reach it through `runtime_of(app)` / `RuntimeDep`, never through `app.state`.
 """
 
@@ -45,7 +45,8 @@ from displayd.emergency.endpoints import router as emergency_router
 from displayd.http import BodyLimit, error_response, install_error_handlers
 from displayd.keyring import master_key
 from displayd.live.poll import PollPath
-from displayd.live.recorder import PollRecorder
+from displayd.live.recorder import PollRecorder, StreamRecorder
+from displayd.live.stream import StreamHub, StreamPath
 from displayd.live.watch import Live
 from displayd.logbook.endpoints import router as logbook_router
 from displayd.logbook.report_endpoints import router as report_router
@@ -67,7 +68,7 @@ def utc_now() -> datetime:
 def create_app(settings: Settings, *, clock: Clock = utc_now) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        # Teardown runs in reverse: scheduler, background tasks, a last flush, the engine.
+        # Teardown runs in reverse: scheduler, open streams, background tasks, a last flush, the engine.
         async with contextlib.AsyncExitStack() as stack:
             app.state.runtime = await _start(settings, clock, stack)
             yield
@@ -96,7 +97,8 @@ def create_app(settings: Settings, *, clock: Clock = utc_now) -> FastAPI:
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes,
                        larger={"/api/v1/boards/import": max(BULK_BODY_BYTES, settings.max_body_bytes)})
-    app.add_middleware(PollPath, owner=app)  # outermost: polls skip everything else
+    app.add_middleware(PollPath, owner=app)  # polls skip everything else
+    app.add_middleware(StreamPath, owner=app)  # outermost: a stream holds its frames for as long as it is open
     return app
 
 
@@ -110,16 +112,23 @@ async def _start(settings: Settings, clock: Clock, stack: contextlib.AsyncExitSt
     key_cache = KeyCache(sessionmaker, clock)
     live = Live(sessionmaker, poll_seconds=settings.change_poll_seconds, metrics=metrics,
                 on_rebuild=key_cache.clear)
+    streams = StreamHub(live, clock, StreamRecorder(sessionmaker, clock),
+                        per_board=settings.stream_connections_per_board)
     runtime = Runtime(
         settings=settings, clock=clock, engine=engine, sessionmaker=sessionmaker, master=master, metrics=metrics,
         registry=CollectorRegistry(auto_describe=False), guard=AuthGuard(clock, metrics), key_cache=key_cache,
-        live=live, polls=PollRecorder(sessionmaker, clock))
+        live=live, polls=PollRecorder(sessionmaker, clock), streams=streams)
     runtime.registry = metrics_registry(runtime)
     await live.refresh()
     stack.push_async_callback(_quietly, runtime.polls.flush)
+    stack.push_async_callback(_quietly, streams.recorder.flush)
     stack.push_async_callback(_quietly, key_cache.flush)
-    for work, name in [(key_cache.run, "key-use"), (runtime.guard.run, "auth-guard"), (runtime.polls.run, "polls")]:
+    for work, name in [(key_cache.run, "key-use"), (runtime.guard.run, "auth-guard"), (runtime.polls.run, "polls"),
+                       (streams.recorder.run, "stream-log")]:
         stack.push_async_callback(_cancel, asyncio.create_task(work(), name=f"displayd-{name}"))
+    live.listeners.append(streams.changed)  # first: a change reaches open streams before anything else is done
+    streams.start()
+    stack.push_async_callback(streams.close)
     # On PostgreSQL another process's change arrives as a notification within milliseconds;
     # the version row is still compared every change_poll_seconds, there and on SQLite.
     listener = None if settings.is_sqlite else ChangeListener(asyncpg_dsn(settings.database_url))

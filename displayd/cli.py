@@ -70,12 +70,11 @@ def main() -> None:
 @click.option("--port", default=None, type=int, help="Port to listen on (default: settings.port, 8000).")
 def serve(host: str | None, port: int | None) -> None:
     """Serve the API, board polls, dashboard and scheduler (one process, one worker)."""
-    import uvicorn
-
     from displayd.app import create_app
     from displayd.live.poll import PollPath
+    from displayd.live.stream import close_streams
     from displayd.logs import configure_logging
-    from displayd.serving import raise_open_file_limit, uvicorn_config
+    from displayd.serving import Server, raise_open_file_limit, uvicorn_config
 
     settings = _settings()
     configure_logging(settings)
@@ -83,8 +82,8 @@ def serve(host: str | None, port: int | None) -> None:
     app = create_app(settings)
     # The poll path in front of the FastAPI object itself: board polls skip even FastAPI's
     # outermost layers (error and telemetry middleware), about half the cost of a poll.
-    server = uvicorn.Server(uvicorn_config(PollPath(app, app), settings,
-                                           host=host or settings.host, port=port or settings.port))
+    config = uvicorn_config(PollPath(app, app), settings, host=host or settings.host, port=port or settings.port)
+    server = Server(config, before_shutdown=lambda: close_streams(app))  # streams end first: they hold it open
     server.run()
     if not server.started:  # could not bind, or the start-up failed (the log says why)
         sys.exit(3)

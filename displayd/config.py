@@ -126,6 +126,11 @@ class Settings(BaseSettings):
         4096, ge=2, le=1_000_000,
         description="Open connections at most; beyond, the oldest idle one is closed, or the new one gets 503.",
     )
+    stream_connections_per_board: int = Field(
+        2, ge=1, le=100,
+        description="Event streams (`/api/v1/boards/{id}/events`) one board may hold open at once in a process; "
+        "one more gets 429. Two lets a board reconnect before displayd has noticed its old connection is gone.",
+    )
     secret_key: SecretStr | None = Field(
         None,
         description="Master secret: board push secrets are derived from it (the database keeps "

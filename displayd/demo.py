@@ -32,7 +32,7 @@ from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 import httpx
@@ -42,6 +42,11 @@ from aiohttp import web
 from displayd.boardside import BoardSide
 from displayd.config import Settings
 from displayd.delivery import signing
+from displayd.live.stream import close_streams
+from displayd.serving import Server
+
+if TYPE_CHECKING:
+    from starlette.applications import Starlette
 
 DEMO_DATABASE = Path("var/demo.db")
 SLOGANS_NAME = "huong-dan-101-muc-IV.yaml"
@@ -222,11 +227,11 @@ def _local(moment: str) -> str:
     return datetime.fromisoformat(moment.replace("Z", "+00:00")).astimezone(ZONE).strftime("%H:%M:%S")
 
 
-class _Server(uvicorn.Server):
+class _Server(Server):
     """uvicorn without its own signal handling: the demo stops the boards and the server together."""
 
-    def __init__(self, config: uvicorn.Config) -> None:
-        super().__init__(config)
+    def __init__(self, config: uvicorn.Config, app: Starlette) -> None:
+        super().__init__(config, before_shutdown=lambda: close_streams(app))
         self.ready = asyncio.Event()
 
     @contextlib.contextmanager
@@ -297,7 +302,7 @@ async def run(settings: Settings, *, port: int, dwell: int, keys: dict[str, str]
     raise_open_file_limit(settings)
     app = create_app(settings)
     config = uvicorn_config(PollPath(app, app), settings, host="127.0.0.1", port=port)
-    server = _Server(config)
+    server = _Server(config, app)
     loop = asyncio.get_running_loop()
 
     def stop() -> None:

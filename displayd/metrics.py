@@ -27,6 +27,8 @@ Metric names (all prefixed `displayd_`):
 | `displayd_auth_failures_total` | counter | `kind` = api_key, board_token, sign_in (see `auth_failure` logs) |
 | `displayd_auth_refused_total` | counter | (answered 429 `too_many_failures`: the address was held) |
 | `displayd_emergency_stop` | gauge | (1 while an emergency stop holds in this process's snapshot, else 0) |
+| `displayd_streams_open` | gauge | (board event streams open in this process) |
+| `displayd_streams_dropped_total` | counter | (streams closed: their board stopped reading; `stream_dropped` logs) |
 """
 
 from __future__ import annotations
@@ -158,6 +160,11 @@ class DisplaydCollector(Collector):
         yield failures
         yield CounterMetricFamily("displayd_auth_refused", "Sign-ins and staff keys answered 429: their address "
                                   "failed too often within a minute.", value=metrics.auth_refused)
+        streams = self.runtime.streams
+        yield GaugeMetricFamily("displayd_streams_open", "Board event streams open in this process.",
+                                value=streams.count)
+        yield CounterMetricFamily("displayd_streams_dropped", "Event streams closed because their board stopped "
+                                  "reading (see the stream_dropped log events).", value=streams.dropped)
         scheduler = self.runtime.scheduler
         leader = 1 if scheduler is not None and scheduler.leader else 0
         yield GaugeMetricFamily("displayd_scheduler_leader", "1 if this process leads the scheduler (pushes).",

@@ -6,10 +6,11 @@
 
 Everything a process keeps between requests is a field here, so a reader (or mypy) sees from
 a signature what a hot path touches: the settings and the clock; the engine and session
-maker; the master key, resolved once; the live snapshot (`displayd.live`) and the poll
-recorder; metrics, the failed sign-in guard and the staff-key cache; the scheduler when this
-process may lead. `create_app` builds it in its lifespan and keeps it on `app.state.runtime`;
-nothing else is kept on `app.state`, and nothing but `runtime_of` reads it.
+maker; the master key, resolved once; the live snapshot (`displayd.live`), the poll
+recorder and the hub of open event streams (`displayd.live.stream`); metrics, the failed
+sign-in guard and the staff-key cache; the scheduler when this process may lead.
+`create_app` builds it in its lifespan and keeps it on `app.state.runtime`; nothing else is
+kept on `app.state`, and nothing but `runtime_of` reads it.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from displayd.metrics import Metrics
 if TYPE_CHECKING:
     from displayd.delivery.scheduler import SlotScheduler
     from displayd.live.snapshot import Snapshot
+    from displayd.live.stream import StreamHub  # (it imports the delivery package, which imports this one)
 
 __all__ = ["Clock", "Runtime", "RuntimeDep", "current_runtime", "runtime_of"]
 
@@ -53,6 +55,7 @@ class Runtime:
     key_cache: KeyCache
     live: Live
     polls: PollRecorder
+    streams: StreamHub                   # every open event stream, and the task that feeds them
     scheduler: SlotScheduler | None = None  # None where this process may not lead
 
     @property

@@ -13,9 +13,14 @@ polls. `LimitedHttpProtocol` (uvicorn's httptools protocol, subclassed) bounds e
 - at most `max_connections` are open: one more closes the oldest idle keep-alive connection,
   or, when none is idle, is answered 503 and closed.
 
-    server = uvicorn.Server(uvicorn_config(app, settings, host="127.0.0.1", port=8000))
+    server = Server(uvicorn_config(app, settings, host="127.0.0.1", port=8000),
+                    before_shutdown=lambda: close_streams(app))
 
 Polls and pushes are unaffected: a board's request head is a few hundred bytes, sent at once.
+
+`Server` is uvicorn's server with one step added to its shutdown: the app's open event streams
+(`displayd.live.stream`) are ended first. uvicorn waits for every connection to close before
+it runs the lifespan's shutdown, and a stream would never close by itself.
 """
 
 from __future__ import annotations
@@ -23,6 +28,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import resource
+import socket
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -32,7 +39,7 @@ from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 
 from displayd.config import Settings
 
-__all__ = ["HttpLimits", "LimitedHttpProtocol", "protocol_for", "raise_open_file_limit", "uvicorn_config"]
+__all__ = ["HttpLimits", "LimitedHttpProtocol", "Server", "protocol_for", "raise_open_file_limit", "uvicorn_config"]
 
 log = logging.getLogger("displayd.serving")
 
@@ -255,6 +262,23 @@ def uvicorn_config(app: ASGIApp, settings: Settings, *, host: str, port: int, **
     }
     return uvicorn.Config(app, host=host, port=port, http=protocol_for(limits),
                           timeout_keep_alive=limits.keep_alive_seconds, **{**defaults, **options})
+
+
+class Server(uvicorn.Server):
+    """`Server(config, before_shutdown=...)`: uvicorn's server, awaiting `before_shutdown()` (ending
+    the open event streams) before its own shutdown waits for the connections to close."""
+
+    def __init__(self, config: uvicorn.Config, *, before_shutdown: Callable[[], Awaitable[None]] | None = None) -> None:
+        super().__init__(config)
+        self.before_shutdown = before_shutdown
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        if self.before_shutdown is not None:
+            try:
+                await self.before_shutdown()
+            except Exception:  # the shutdown goes on: the connections are closed in any case
+                log.exception("ending the open event streams failed")
+        await super().shutdown(sockets)
 
 
 def raise_open_file_limit(settings: Settings) -> int:

@@ -13,9 +13,12 @@ One folder holds the way from a change to what boards see:
 - `plan`: the edit-aware plan (an edit takes effect from the next slot);
 - `poll`: the board poll path (`/current`), plain ASGI in front of FastAPI;
 - `recorder`: what polls tell us (first polls of a slot, integrity incidents), written in
-  batches off the poll path.
+  batches off the poll path, and the slots sent on event streams;
+- `stream`: the board event stream (`/events`, Server-Sent Events), plain ASGI too, and the
+  hub that feeds every open stream (imported by the app, not here: it needs the delivery
+  package, which imports this one).
 
-`displayd.runtime.Runtime` holds one `Live` and one `PollRecorder` per process.
+`displayd.runtime.Runtime` holds one `Live`, one `PollRecorder` and one `StreamHub` per process.
 """
 
 from displayd.live.poll import PollPath

@@ -10,6 +10,11 @@ integrity incident.
 Work is bounded whatever a board sends: `If-None-Match` is read for at most MAX_ETAGS tags
 (by the poll path), a board is suspected at most once per slot, a flush checks at most one
 chunk of suspects with one query, and a board gets at most one incident per slot.
+
+`StreamRecorder` does the same for event streams (`displayd.live.stream`): `sent()` notes a
+slot's `show` written on a stream, and `flush()` marks its rotation row delivered
+(`store.mark_streamed`), trying again for up to MARK_PATIENCE a row the leader has not
+written yet.
 """
 
 from __future__ import annotations
@@ -138,3 +143,49 @@ async def _save_last_polls(session: AsyncSession, polls: list[tuple[str, datetim
     rows: list[dict[str, Any]] = [{"board_id": b, "last_poll_at": at, "consecutive_failures": 0,
                                    "integrity_incidents": 0} for b, at in polls]
     await session.execute(statement, rows)
+
+
+class StreamRecorder:
+    """Slots sent on event streams, written to the rotation log every FLUSH_SECONDS."""
+
+    def __init__(self, sessionmaker: async_sessionmaker[AsyncSession], clock: Callable[[], datetime]) -> None:
+        self.sessionmaker = sessionmaker
+        self.clock = clock
+        # key → (first sent, highest revision, first noted): a key stays until its row is found
+        # or MARK_PATIENCE has passed since it was first noted.
+        self._marks: dict[Key, tuple[datetime, int, datetime]] = {}
+
+    def sent(self, key: Key, revision: int, at: datetime) -> None:
+        """A `show` of slot `key` (revision `revision`) was written on a stream at `at`."""
+        mark = self._marks.get(key)
+        self._marks[key] = (at, revision, at) if mark is None else (min(mark[0], at), max(mark[1], revision), mark[2])
+
+    async def run(self) -> None:
+        while True:
+            await asyncio.sleep(FLUSH_SECONDS)
+            try:
+                await self.flush()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning("could not record streamed slots: %s", exc)
+
+    async def flush(self) -> None:
+        if not self._marks:
+            return
+        marks, self._marks = self._marks, {}  # what is sent meanwhile waits for the next flush
+        try:
+            async with self.sessionmaker() as session, session.begin():
+                found = await store.mark_streamed(session, [store.Streamed(key, at, revision)
+                                                            for key, (at, revision, _) in marks.items()])
+        except BaseException:
+            self._merge(marks)
+            raise
+        now = self.clock()
+        self._merge({key: mark for key, mark in marks.items() if key not in found and now - mark[2] <= MARK_PATIENCE})
+
+    def _merge(self, marks: dict[Key, tuple[datetime, int, datetime]]) -> None:
+        for key, (at, revision, noted) in marks.items():
+            newer = self._marks.get(key)
+            self._marks[key] = (at, revision, noted) if newer is None else (
+                min(at, newer[0]), max(revision, newer[1]), noted)

@@ -12,9 +12,10 @@ and the retention purge go by; `daily_total` itself is kept by database triggers
 
 from __future__ import annotations
 
+import json
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -306,4 +307,80 @@ async def mark_polled(session: AsyncSession, marks: Sequence[tuple[Key, datetime
         rows = await session.execute(select(Rotation.board_id, Rotation.campaign_id, Rotation.slot_index).where(
             tuple_(Rotation.board_id, Rotation.campaign_id, Rotation.slot_index).in_(keys)))
         found.update((r[0], r[1], r[2]) for r in rows)
+    return found
+
+
+@dataclass(frozen=True, slots=True)
+class Streamed:
+    """A slot's `show` written on a board's event stream: when first, and its highest revision."""
+
+    key: Key
+    at: datetime
+    revision: int
+
+
+# Set-based on both databases: 5,000 streamed slots a few seconds apart are one statement
+# each, not 5,000 parameter sets built on the event loop (an executemany cost ~0.8 s there).
+_SQLITE_MARKS = """(SELECT json_extract(value, '$[0]') AS board_id, json_extract(value, '$[1]') AS campaign_id,
+                          json_extract(value, '$[2]') AS slot_index, json_extract(value, '$[3]') AS at,
+                          json_extract(value, '$[4]') AS revision FROM json_each(:marks))"""
+_SQLITE_STREAMED = text(f"""
+    UPDATE rotation
+    SET push_status = 'delivered',
+        delivered_at = CASE WHEN rotation.delivered_at IS NULL OR rotation.delivered_at > v.at THEN v.at
+                            ELSE rotation.delivered_at END,
+        attempts = CASE WHEN rotation.attempts = 0 THEN 1 ELSE rotation.attempts END,
+        revisions = max(rotation.revisions, v.revision)
+    FROM {_SQLITE_MARKS} AS v
+    WHERE rotation.board_id = v.board_id AND rotation.campaign_id = v.campaign_id
+      AND rotation.slot_index = v.slot_index AND rotation.push_status IN ('not_pushed', 'delivered')
+""")
+_SQLITE_STREAMED_FOUND = text(f"""
+    SELECT v.board_id, v.campaign_id, v.slot_index FROM {_SQLITE_MARKS} AS v
+    WHERE EXISTS (SELECT 1 FROM rotation AS r WHERE r.board_id = v.board_id AND r.campaign_id = v.campaign_id
+                                               AND r.slot_index = v.slot_index)
+""")
+_PG_MARKS = """unnest(CAST(:boards AS varchar[]), CAST(:campaigns AS integer[]), CAST(:slots AS bigint[]),
+                     CAST(:ats AS timestamptz[]), CAST(:revisions AS integer[]))
+               AS v(board_id, campaign_id, slot_index, at, revision)"""
+_PG_STREAMED = text(f"""
+    UPDATE rotation AS r
+    SET push_status = 'delivered', delivered_at = LEAST(r.delivered_at, v.at),
+        attempts = CASE WHEN r.attempts = 0 THEN 1 ELSE r.attempts END,
+        revisions = GREATEST(r.revisions, v.revision)
+    FROM {_PG_MARKS}
+    WHERE r.board_id = v.board_id AND r.campaign_id = v.campaign_id AND r.slot_index = v.slot_index
+      AND r.push_status IN ('not_pushed', 'delivered')
+""")
+_PG_STREAMED_FOUND = text(f"""
+    SELECT r.board_id, r.campaign_id, r.slot_index FROM rotation AS r JOIN {_PG_MARKS}
+      ON r.board_id = v.board_id AND r.campaign_id = v.campaign_id AND r.slot_index = v.slot_index
+""")
+
+
+def _sqlite_time(t: datetime) -> str:
+    """How `UTCDateTime` keeps a time on SQLite (naive UTC, microseconds): compared as text."""
+    return t.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+
+
+async def mark_streamed(session: AsyncSession, marks: Sequence[Streamed]) -> set[Key]:
+    """Slots sent on a board's event stream: their rows become `delivered` (from `not_pushed`),
+    `delivered_at` the earliest send, `attempts` at least 1, `revisions` the highest. The keys
+    whose row exists (the others may not be written yet by the leader and are worth trying
+    again); a row of another outcome (a push board's) is left as it is."""
+    found: set[Key] = set()
+    postgres = _dialect(session) == "postgresql"
+    for chunk in _chunks(marks):
+        if postgres:  # LEAST ignores nulls: a first delivery takes `at`
+            values: dict[str, Any] = {
+                "boards": [m.key[0] for m in chunk], "campaigns": [m.key[1] for m in chunk],
+                "slots": [m.key[2] for m in chunk], "ats": [m.at for m in chunk],
+                "revisions": [m.revision for m in chunk]}
+            statements = (_PG_STREAMED, _PG_STREAMED_FOUND)
+        else:
+            values = {"marks": json.dumps([[m.key[0], m.key[1], m.key[2], _sqlite_time(m.at), m.revision]
+                                           for m in chunk])}
+            statements = (_SQLITE_STREAMED, _SQLITE_STREAMED_FOUND)
+        await session.execute(statements[0], values)
+        found.update((r[0], r[1], r[2]) for r in await session.execute(statements[1], values))
     return found

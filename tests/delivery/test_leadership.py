@@ -11,8 +11,8 @@ import asyncio
 
 import asyncpg
 
-from displayd.delivery.leader import LOCK_KEY, PostgresLeadership
 from displayd.db.session import asyncpg_dsn
+from displayd.delivery.leader import LOCK_KEY, PostgresLeadership
 from tests.conftest import pg_url
 
 
