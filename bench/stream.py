@@ -39,6 +39,7 @@ import json
 import math
 import os
 import resource
+import shutil
 import signal
 import sys
 import time
@@ -196,6 +197,9 @@ def next_slot(start: datetime, dwell: int, after: datetime) -> datetime:
 
 def measure(run: Run, args: argparse.Namespace) -> int:
     isolate_environment()
+    if args.keep_log is not None:  # unwound after the children have stopped
+        run.stack.callback(lambda: (run.workdir / "displayd.log").exists() and shutil.copyfile(
+            run.workdir / "displayd.log", args.keep_log))
     url = run.stack.enter_context(scratch_database(run.workdir, "stream", server=args.database_url))
     displayd = Displayd(run, url, overrides={"max_connections": str(args.streams + 1024)})
     admin_key = displayd.prepare()
@@ -271,7 +275,15 @@ def measure(run: Run, args: argparse.Namespace) -> int:
         print(f"displayd logged {len(problems)} warning/error lines; the first ones:")
         for line in problems[:40]:
             print(f"  | {line}")
-    print(f"rotation log: {on_time} of {len(rows)} rows of the slots sent ahead delivered before their start")
+    by_slot: dict[datetime, list[int]] = {}
+    for status, starts_at, delivered_at in rows:
+        counts = by_slot.setdefault(starts_at, [0, 0, 0])
+        counts[0] += 1
+        counts[1] += status == "delivered"
+        counts[2] += delivered_at is not None and delivered_at < starts_at
+    print(f"rotation log: {on_time} of {len(rows)} rows of the slots sent ahead delivered before their start; "
+          "per slot (rows, delivered, before the start): " + ", ".join(
+              f"{t:%H:%M:%S} {n}/{d}/{b}" for t, (n, d, b) in sorted(by_slot.items())))
     print(f"late shows: {late} of {len(ahead)} sent ahead arrived at or after their start (smallest margin "
           f"{min(margins, default=math.nan):.3f} s, p1 {percentile(margins, 0.01):.3f} s): {verdict(late == 0)}")
     p99 = percentile(latencies, 0.99)
@@ -296,6 +308,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dwell", type=int, default=5, help="campaign dwell seconds, >= 5 (default 5)")
     parser.add_argument("--pin", action=argparse.BooleanOptionalAction, default=True,
                         help="pin the server to the first CPU and the client to the others (default on)")
+    parser.add_argument("--keep-log", type=Path, default=None, help="copy displayd's log here at the end")
     parser.add_argument("--database-url", type=postgresql_url, default=None,
                         help="run on this PostgreSQL server, in a scratch database created beside the one named "
                              "(default: a temporary SQLite file)")
