@@ -4,31 +4,26 @@
     .venv/bin/python bench/stream.py --quick         # 500 streams: does it work?
     .venv/bin/python bench/stream.py --database-url postgresql://postgres@127.0.0.1/test
 
-What it measures, with `--streams` `delivery: stream` boards each holding one stream open
-(`GET /api/v1/boards/{id}/events`) and one campaign of every slogan with a `--dwell` s slot:
-- Late shows: every `show` sent ahead (revision 0 of each slot after the one under way when
-  its stream opened) must arrive before its `slot.starts_at`; the count that did not, and
-  the smallest margin. Stream boards are sent their content 2 s ahead.
-- A retirement: half a second into a slot the slogan it shows is retired through the API;
-  every stream must get the slot's blank revision. Its arrival − the moment the API call was
-  sent, p50/p99/max over the streams (a stream that never got it counts as infinitely late).
-  Target: 99 % within 500 ms.
-- Memory per open stream: the server's RSS with the streams open − its RSS before any was
-  opened, over the number of streams. Target: <= 20 KB. The baseline is taken after every
-  board has polled once and two slots have passed (the snapshot's per-board answers and the
-  leader's per-slot work are in it), the second reading two slots after every stream opened.
-- The rotation log: the rows of the slots sent ahead, `delivered` with `delivered_at` before
-  their start (informational).
+`--streams` `delivery: stream` boards each hold one stream open; one campaign of every slogan,
+`--dwell` s slots. Measured:
+- late shows: each `show` sent ahead (revision 0 of every slot after the one under way when its
+  stream opened; 2 s ahead for stream boards) must arrive before its `slot.starts_at`;
+- a retirement half a second into a slot: its blank revision's arrival on each stream − the
+  moment the API call was sent, p50/p99/max (never arrived: infinitely late); target 99 % within
+  500 ms;
+- memory per open stream: server RSS with the streams open − before, over the streams; target
+  <= 20 KB. The baseline is read after every board polled once and two slots passed (the
+  snapshot's per-board answers and the leader's per-slot work are in it), the second reading
+  two slots after every stream opened; the server's CPU per slot over the same windows;
+- the rotation log of the slots sent ahead: rows delivered before their start (informational).
 
-How: loopback only, free ports, a temporary directory removed at the end, a scratch database
-(SQLite, or a database created beside `--database-url` and dropped). The boards are created
-with displayd's board service, then made `delivery: stream` in the database before `displayd
-serve` starts (with DISPLAYD_MAX_CONNECTIONS above the stream count; it raises its own
-open-file limit). The client is this script in a child process (`--client`): raw asyncio
-sockets, an HTTP/1.1 request per stream, the chunked body parsed by hand, each event's
-`time.time()` noted; it writes a file in the temporary directory once every stream has its
-first event, and, on SIGTERM, what it saw. With `--pin` (default) the server runs on the first
-CPU and the client on the others. displayd's warnings and errors are printed at the end.
+Loopback only, a temporary directory, a scratch database (SQLite, or one created beside
+`--database-url` and dropped). Boards are created with the board service and made `delivery:
+stream` in the database before `displayd serve` starts (DISPLAYD_MAX_CONNECTIONS above the
+stream count). The client is this script in a child process (`--client`): raw asyncio sockets,
+the chunked body parsed by hand, each event's `time.time()` noted; it writes a file once every
+stream has its first event and, on SIGTERM, what it saw. `--pin` (default) puts the server on
+the first CPU and the client on the others.
 """
 
 from __future__ import annotations
@@ -39,6 +34,7 @@ import json
 import math
 import os
 import resource
+import shutil
 import signal
 import sys
 import time
@@ -196,6 +192,9 @@ def next_slot(start: datetime, dwell: int, after: datetime) -> datetime:
 
 def measure(run: Run, args: argparse.Namespace) -> int:
     isolate_environment()
+    if args.keep_log is not None:  # unwound after the children have stopped
+        run.stack.callback(lambda: (run.workdir / "displayd.log").exists() and shutil.copyfile(
+            run.workdir / "displayd.log", args.keep_log))
     url = run.stack.enter_context(scratch_database(run.workdir, "stream", server=args.database_url))
     displayd = Displayd(run, url, overrides={"max_connections": str(args.streams + 1024)})
     admin_key = displayd.prepare()
@@ -271,7 +270,15 @@ def measure(run: Run, args: argparse.Namespace) -> int:
         print(f"displayd logged {len(problems)} warning/error lines; the first ones:")
         for line in problems[:40]:
             print(f"  | {line}")
-    print(f"rotation log: {on_time} of {len(rows)} rows of the slots sent ahead delivered before their start")
+    by_slot: dict[datetime, list[int]] = {}
+    for status, starts_at, delivered_at in rows:
+        counts = by_slot.setdefault(starts_at, [0, 0, 0])
+        counts[0] += 1
+        counts[1] += status == "delivered"
+        counts[2] += delivered_at is not None and delivered_at < starts_at
+    print(f"rotation log: {on_time} of {len(rows)} rows of the slots sent ahead delivered before their start; "
+          "per slot (rows, delivered, before the start): " + ", ".join(
+              f"{t:%H:%M:%S} {n}/{d}/{b}" for t, (n, d, b) in sorted(by_slot.items())))
     print(f"late shows: {late} of {len(ahead)} sent ahead arrived at or after their start (smallest margin "
           f"{min(margins, default=math.nan):.3f} s, p1 {percentile(margins, 0.01):.3f} s): {verdict(late == 0)}")
     p99 = percentile(latencies, 0.99)
@@ -296,6 +303,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dwell", type=int, default=5, help="campaign dwell seconds, >= 5 (default 5)")
     parser.add_argument("--pin", action=argparse.BooleanOptionalAction, default=True,
                         help="pin the server to the first CPU and the client to the others (default on)")
+    parser.add_argument("--keep-log", type=Path, default=None, help="copy displayd's log here at the end")
     parser.add_argument("--database-url", type=postgresql_url, default=None,
                         help="run on this PostgreSQL server, in a scratch database created beside the one named "
                              "(default: a temporary SQLite file)")

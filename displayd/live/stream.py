@@ -89,6 +89,9 @@ JSON_TYPE = b"application/json"
 START_HEADERS = [(b"content-type", EVENT_STREAM), (b"cache-control", b"no-cache"),
                  (b"x-accel-buffering", b"no")]  # nginx passes each event on at once instead of buffering
 
+# One encoder, the push's JSON (`json.dumps` with these options builds a new encoder per call).
+_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+
 State = Literal["starting", "open", "closing", "ended", "dropped"]
 
 
@@ -118,7 +121,7 @@ def event_bytes(board_id: str, due: Due, now: datetime) -> bytes:
         document = blank_document(board_id, due)
     ident = webhook_id(due.key, due.revision) if due.key is not None else \
         f"{board_id}:blank:{int(now.timestamp() * 1000)}"
-    data = json.dumps(document, ensure_ascii=False, separators=(",", ":"))  # escapes every line break
+    data = _ENCODER.encode(document)  # escapes every line break
     return f"id: {ident}\nevent: {due.type}\ndata: {data}\n\n".encode()
 
 
