@@ -3,8 +3,8 @@
 This is the hot path: every board polls it, often. It is plain ASGI in front of FastAPI
 (no routing, no dependency injection, no response-model validation) and touches no
 database for a board token: one SHA-256, two dict lookups and the pre-encoded answer of
-`Snapshot.showing`. Staff keys are accepted too (their role is cached by hash after the
-first use). The FastAPI route of the same path exists for the OpenAPI document and calls
+`Snapshot.poll` (with `next` once the next slot is within the board's lead). Staff keys
+are accepted too (their role is cached by hash after the first use). The FastAPI route of the same path exists for the OpenAPI document and calls
 the same `answer`.
 """
 

@@ -4,7 +4,10 @@ A `Snapshot` is built from the database (boards, campaigns, approved slogans, to
 whenever something boards can see changes (`displayd.changes`), and swapped in whole. It
 answers "what does board B show at t" without I/O: each board's current showing is
 rendered once, with its JSON and text bodies and ETags encoded, and reused until the
-instant it may next change.
+instant it may next change; what it will show next (content sent ahead, a poll's `next`) is
+kept beside it (`showing_ahead`). Boards with the same targeting campaigns and offset share
+one plan per instant, and boards on the same screen size one rendering per slot. While an
+emergency stop holds (`stop`), every board is idle.
 
 Planning faults stay where they are. A campaign whose row cannot be planned at all is left
 out when the snapshot loads; a campaign whose plan raises for one board is left out of that
