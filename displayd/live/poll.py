@@ -4,8 +4,8 @@ This is the hot path: every board polls it, often. It is plain ASGI in front of 
 (no routing, no dependency injection, no response-model validation) and touches no
 database for a board token: one SHA-256, two dict lookups and the pre-encoded answer of
 `Snapshot.poll` (with `next` once the next slot is within the board's lead). Staff keys
-are accepted too (their role is cached by hash after the first use). The FastAPI route of the same path exists for the OpenAPI document and calls
-the same `answer`.
+are accepted too (their role is cached by hash after the first use). The FastAPI route of
+the same path exists for the OpenAPI document and calls the same `answer`.
 """
 
 from __future__ import annotations
