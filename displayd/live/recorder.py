@@ -22,7 +22,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -89,14 +89,7 @@ class PollRecorder:
             del issued[:-ISSUED_PER_BOARD]
 
     async def run(self) -> None:
-        while True:
-            await asyncio.sleep(FLUSH_SECONDS)
-            try:
-                await self.flush()
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                log.warning("could not record polls: %s", exc)
+        await _flush_forever(self.flush, "polls")
 
     async def flush(self) -> None:
         now = self.clock()
@@ -161,14 +154,7 @@ class StreamRecorder:
         self._marks[key] = (at, revision, at) if mark is None else (min(mark[0], at), max(mark[1], revision), mark[2])
 
     async def run(self) -> None:
-        while True:
-            await asyncio.sleep(FLUSH_SECONDS)
-            try:
-                await self.flush()
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                log.warning("could not record streamed slots: %s", exc)
+        await _flush_forever(self.flush, "streamed slots")
 
     async def flush(self) -> None:
         if not self._marks:
@@ -189,3 +175,15 @@ class StreamRecorder:
             newer = self._marks.get(key)
             self._marks[key] = (at, revision, noted) if newer is None else (
                 min(at, newer[0]), max(revision, newer[1]), noted)
+
+
+async def _flush_forever(flush: Callable[[], Awaitable[None]], what: str) -> None:
+    """`flush()` every FLUSH_SECONDS until cancelled; a failed flush is logged and tried again."""
+    while True:
+        await asyncio.sleep(FLUSH_SECONDS)
+        try:
+            await flush()
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            log.warning("could not record %s: %s", what, exc)
