@@ -144,7 +144,7 @@ async def _start(settings: Settings, clock: Clock, stack: contextlib.AsyncExitSt
         scheduler = SlotScheduler(dispatcher=dispatcher, leadership=leadership_for(settings), clock=clock,
                                   metrics=metrics, retention_days=settings.log_retention_days)
         dispatcher.name = scheduler.name
-        live.listeners.append(scheduler.changed)
+        live.listeners.append(streams.then(scheduler.changed))  # after the streams' own pass
         scheduler.start()
         stack.push_async_callback(scheduler.shutdown)
         runtime.scheduler = scheduler

@@ -82,12 +82,20 @@ class BoardView:
         return max(self.lead_seconds, STREAM_LEAD) if self.delivery == STREAMED else self.lead_seconds
 
     @classmethod
-    def of(cls, board: Board) -> BoardView:
-        return cls(spec=BoardSpec(id=board.id, groups=frozenset(board.groups), offset=board.offset),
-                   name=board.name, delivery=board.delivery, endpoint_url=board.endpoint_url,
-                   charset=board.charset, max_chars=board.max_chars, lines=board.lines, enabled=board.enabled,
-                   secret_nonce=board.secret_nonce, created_at=board.created_at, lead_seconds=board.lead_seconds,
-                   poll_phase=zlib.crc32(board.id.encode()) / 2**32)
+    def of(cls, row: Sequence[Any]) -> BoardView:
+        """From a row of BOARD_COLUMNS (`load` reads them as plain rows, not ORM objects)."""
+        (board_id, name, groups, offset, delivery, endpoint_url, charset, max_chars, lines, enabled, secret_nonce,
+         created_at, lead_seconds) = row[:13]
+        return cls(spec=BoardSpec(id=board_id, groups=frozenset(groups), offset=offset), name=name,
+                   delivery=delivery, endpoint_url=endpoint_url, charset=charset, max_chars=max_chars, lines=lines,
+                   enabled=enabled, secret_nonce=secret_nonce, created_at=created_at, lead_seconds=lead_seconds,
+                   poll_phase=zlib.crc32(board_id.encode()) / 2**32)
+
+
+# What a BoardView is made of, then the token's hash: `load` reads these columns alone.
+BOARD_COLUMNS = (Board.id, Board.name, Board.groups, Board.offset, Board.delivery, Board.endpoint_url, Board.charset,
+                 Board.max_chars, Board.lines, Board.enabled, Board.secret_nonce, Board.created_at,
+                 Board.lead_seconds, Board.token_hash)
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,6 +170,8 @@ class Snapshot:
     on_error: Callable[[], None] | None = None  # counts each new planning fault (metrics)
     errors: dict[ErrorKey, str] = field(default_factory=dict)
     _excluded: dict[str, frozenset[int]] = field(default_factory=dict)  # board → campaigns left out of its plan
+    _rows: dict[str, tuple[Any, ...]] = field(default_factory=dict)  # board → the row its view was made of (`load`)
+    _targeting: dict[str, tuple[int, ...]] = field(default_factory=dict)  # board → the campaigns that may target it
     _showing: dict[str, Showing] = field(default_factory=dict)
     _ahead: dict[str, Showing] = field(default_factory=dict)  # a later showing, sent ahead (`showing_ahead`)
     _offers: dict[str, Offer] = field(default_factory=dict)  # a poll's answer with `next` (`poll`)
@@ -246,7 +256,12 @@ class Snapshot:
             return self._render(board, None, since=t, until=None)
         # Boards differ to rotation only by the campaigns that target them and their offset:
         # thousands of boards on one campaign share a handful of answers at each instant.
-        key = (t, board.spec.offset, tuple(id(c) for c in campaigns if _may_target(c, board.spec)))
+        targeting = self._targeting.get(board.spec.id) if campaigns is self.campaigns else None
+        if targeting is None:
+            targeting = tuple(id(c) for c in campaigns if _may_target(c, board.spec))
+            if campaigns is self.campaigns:
+                self._targeting[board.spec.id] = targeting
+        key = (t, board.spec.offset, targeting)
         planned = self._planned.get(key)
         if planned is None:
             assignment = board_assignment(campaigns, board.spec, t)
@@ -389,28 +404,41 @@ def _may_target(campaign: CampaignVersions, board: BoardSpec) -> bool:
         campaign.before is not None and campaign.before.targets.includes(board))
 
 
-async def load(session: AsyncSession, *, on_error: Callable[[], None] | None = None) -> Snapshot:
+async def load(session: AsyncSession, *, on_error: Callable[[], None] | None = None,
+               previous: Snapshot | None = None) -> Snapshot:
     """Read what boards can see, in one transaction, into a new Snapshot. A campaign or board
-    row that cannot be planned is left out (a `plan_error`), never the whole snapshot."""
+    row that cannot be planned is left out (a `plan_error`), never the whole snapshot.
+
+    Boards are read as plain rows, and a board whose row is the one `previous` was built from
+    keeps its view: a retirement rebuilds the snapshot of 10,000 boards without making 10,000
+    views again (the change reaches open streams that much sooner)."""
     version = await changes.current_version(session)
     slogans = {row.id: row.text for row in await session.execute(
         select(Slogan.id, Slogan.text).where(Slogan.status == APPROVED))}
     # Its own tables, read here rather than through the services: every live row, by id.
     campaign_rows = list(await session.scalars(
         select(Campaign).where(Campaign.deleted_at.is_(None)).order_by(Campaign.id)))
-    board_rows = list(await session.scalars(select(Board).where(Board.deleted_at.is_(None)).order_by(Board.id)))
+    board_rows: Sequence[Any] = (await session.execute(
+        select(*BOARD_COLUMNS).where(Board.deleted_at.is_(None)).order_by(Board.id))).all()
     stop = await session.scalar(select(EmergencyStop).where(EmergencyStop.lifted_at.is_(None))
                                 .order_by(EmergencyStop.id.desc()).limit(1))
     snapshot = Snapshot(version=version, boards={}, token_boards={}, campaigns=[], campaign_names={},
                         campaign_zones={}, slogans=slogans, on_error=on_error,
                         stop=None if stop is None else StopView(stop.id, stop.reason, stop.started_at, stop.started_by))
-    for board in board_rows:
-        try:
-            snapshot.boards[board.id] = BoardView.of(board)
-        except Exception as exc:
-            snapshot.report(None, board.id, exc)
-            continue
-        snapshot.token_boards[board.token_hash] = board.id
+    before_rows, before_boards = (previous._rows, previous.boards) if previous is not None else ({}, {})
+    for row in board_rows:
+        board_id, view = row[0], None
+        if before_rows.get(board_id) == row:
+            view = before_boards.get(board_id)
+        if view is None:
+            try:
+                view = BoardView.of(row)
+            except Exception as exc:
+                snapshot.report(None, board_id, exc)
+                continue
+        snapshot.boards[board_id] = view
+        snapshot._rows[board_id] = row
+        snapshot.token_boards[row[-1]] = board_id
     for campaign in campaign_rows:
         snapshot.campaign_names[campaign.id] = campaign.name
         try:

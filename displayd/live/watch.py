@@ -25,7 +25,8 @@ from displayd.metrics import Metrics
 
 log = logging.getLogger("displayd.live")
 
-GC_FREEZE_EVERY = 60.0  # seconds
+GC_FREEZE_EVERY = 60.0  # seconds: the most often a full collection runs (`_collect_later`)
+GC_DELAY = 2.0  # seconds after a rebuild, at the soonest
 
 
 class Live:
@@ -39,26 +40,38 @@ class Live:
         self.listeners: list[Callable[[], Awaitable[None]]] = []
         self._lock = asyncio.Lock()
         self._frozen_at = -GC_FREEZE_EVERY
+        self._collecting: asyncio.TimerHandle | None = None
 
     async def refresh(self) -> None:
         async with self._lock:
             if self.on_rebuild is not None:
                 self.on_rebuild()
             async with self.sessionmaker() as session:
-                self.snapshot = await snapshots.load(session, on_error=self._count_plan_error)
-            # The snapshot lives until the next change: move it (and everything else long-lived)
-            # out of the collector's sight, so full collections at a slot boundary stay short.
-            # (Unfreeze first, so earlier snapshots' cycles can still be collected.) A full
-            # collection costs tens of milliseconds, so a burst of changes (boards created one
-            # by one) pays it at most once a minute.
-            now = time.monotonic()
-            if now - self._frozen_at >= GC_FREEZE_EVERY:
-                self._frozen_at = now
-                gc.unfreeze()
-                gc.collect()
-                gc.freeze()
+                self.snapshot = await snapshots.load(session, on_error=self._count_plan_error,
+                                                     previous=self.snapshot)
         for listener in self.listeners:
             await listener()
+        self._collect_later()
+
+    def _collect_later(self) -> None:
+        """The snapshot lives until the next change: move it (and everything else long-lived)
+        out of the collector's sight, so full collections at a slot boundary stay short.
+        (Unfreeze first, so earlier snapshots' cycles can still be collected.) A full
+        collection costs tens to hundreds of milliseconds with thousands of open streams, so a
+        burst of changes pays it at most once every GC_FREEZE_EVERY seconds, and never on a
+        change's way to the boards: it runs GC_DELAY seconds after the rebuild, once the
+        listeners (the open streams, the scheduler's revisions) have had their turn."""
+        if self._collecting is not None:
+            return
+        wait = max(GC_DELAY, self._frozen_at + GC_FREEZE_EVERY - time.monotonic())
+        self._collecting = asyncio.get_running_loop().call_later(wait, self._collect)
+
+    def _collect(self) -> None:
+        self._collecting = None
+        self._frozen_at = time.monotonic()
+        gc.unfreeze()
+        gc.collect()
+        gc.freeze()
 
     def _count_plan_error(self) -> None:
         self.metrics.plan_errors += 1

@@ -210,3 +210,27 @@ async def test_head_gives_the_get_headers_without_a_body(client: httpx.AsyncClie
     assert head.status_code == 200 and head.content == b""
     assert head.headers["etag"] == get.headers["etag"]
     assert head.headers["content-length"] == str(len(get.content))
+
+
+async def test_a_rebuild_keeps_the_views_of_boards_that_did_not_change(
+    app: FastAPI, client: httpx.AsyncClient, keys: Keys, factory: Factory
+) -> None:
+    """A change rebuilds the snapshot, but a board whose row is unchanged keeps its view (10,000
+    boards are not made again for a retirement); a board that changed gets a new one."""
+    await factory.campaign()
+    a, b = await factory.board("bang-a"), await factory.board("bang-b")
+    live = runtime_of(app).live
+    before = live.snapshot
+    edited = await client.patch("/api/v1/boards/bang-b", headers=keys.auth("admin"),
+                                json={"name": "Bảng mới", "lead_seconds": 5})
+    assert edited.status_code == 200
+    after = live.snapshot
+    assert after is not before
+    assert after.boards["bang-a"] is before.boards["bang-a"]
+    assert after.boards["bang-b"] is not before.boards["bang-b"]
+    assert (after.boards["bang-b"].name, after.boards["bang-b"].lead_seconds) == ("Bảng mới", 5)
+    rotated = await client.post(f"/api/v1/boards/{a['id']}/credentials", headers=keys.auth("admin"))
+    assert rotated.status_code == 200  # a new token: the old one stops, the new one polls
+    assert (await factory.current(a)).status_code == 401
+    assert (await factory.current({**a, "token": rotated.json()["token"]})).status_code == 200
+    assert (await factory.current(b)).status_code == 200

@@ -49,7 +49,7 @@ class EventStream:
         self._gone = asyncio.Event()  # the board went, or the response is complete
         self._asked = False
         self._buffer = b""
-        self._block = asyncio.Event() if block_writes else None  # never set: a board that stopped reading
+        self._block = asyncio.Event() if block_writes else None  # a board that stopped reading (until `unblock`)
 
     async def __aenter__(self) -> EventStream:
         scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "GET",
@@ -101,6 +101,11 @@ class EventStream:
             self.ended = True
             await self._chunks.put(None)
             self._gone.set()
+
+    def unblock(self) -> None:
+        """The board reads again: writes waiting (`block_writes`) go through."""
+        assert self._block is not None
+        self._block.set()
 
     def json(self) -> Any:
         return json.loads(self.body)

@@ -411,6 +411,64 @@ async def test_a_board_that_stops_reading_is_dropped_and_the_others_go_on(
         assert streams.dropped == 2 and streams.count == 0
 
 
+async def test_a_write_that_waits_goes_on_with_what_was_queued_behind_it(
+    app: FastAPI, client: httpx.AsyncClient, keys: Keys, factory: Factory, clock: FakeClock
+) -> None:
+    """A write the connection cannot take at once (its transport paused) is finished by a task,
+    and what the hub queued meanwhile follows it, in order."""
+    campaign = await factory.campaign()
+    board = await factory.board("bang-a")
+    clock.advance(seconds=7)
+    streams = hub(app)
+    async with opened(app, board, block_writes=True) as slow:
+        await asyncio.sleep(0.05)
+        stream = streams.boards["bang-a"][0]
+        assert stream.writer is not None  # the first event's write waits, in a task
+        slogan = (await factory.current(board)).json()["content"]["slogan_id"]
+        retired = await client.post(f"/api/v1/slogans/{slogan}/retire", headers=keys.auth("approver"),
+                                    json={"reason": "Thu hồi"})
+        assert retired.status_code == 200
+        await asyncio.sleep(0.05)  # the hub's pass queued the blank behind it
+        assert stream.pending and stream.state == "open"
+        slow.unblock()
+        first, second = await slow.next(), await slow.next()
+        assert (first.type, second.type) == ("show", "blank")
+        assert second.data is not None and second.data["slot"]["campaign_id"] == campaign["id"]
+        assert second.data["revision"] == 1 and streams.dropped == 0
+        await asyncio.sleep(0.05)
+        assert stream.writer is None and not stream.pending
+
+
+async def test_the_scheduler_hears_of_a_change_once_the_streams_were_told(
+    app: FastAPI, client: httpx.AsyncClient, keys: Keys, factory: Factory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With streams open, the leader plans its revisions after the hub's pass over the new
+    snapshot (they share one event loop); with none, at once."""
+    await factory.campaign()
+    board = await factory.board("bang-a")
+    runtime = runtime_of(app)
+    told: list[bool] = []  # for each change the scheduler heard of: had the streams had their pass?
+
+    async def changed() -> None:
+        told.append(runtime.streams._passed is runtime.live.snapshot)
+
+    monkeypatch.setattr(runtime.live, "listeners", [*runtime.live.listeners, runtime.streams.then(changed)])
+    async with opened(app, board) as stream:
+        first = await stream.next()
+        assert first.data is not None
+        retired = await client.post(f"/api/v1/slogans/{first.data['content']['slogan_id']}/retire",
+                                    headers=keys.auth("approver"), json={"reason": "Thu hồi"})
+        assert retired.status_code == 200
+        assert (await stream.next()).type == "blank"
+        for _ in range(50):
+            if told:
+                break
+            await asyncio.sleep(0.01)
+    assert told and all(told)  # (on PostgreSQL this process may also hear its own notification)
+    await factory.board("bang-b")  # no stream open: told at once, in the rebuild
+    assert told[-1] is False
+
+
 async def test_open_streams_are_a_gauge(app: FastAPI, client: httpx.AsyncClient, factory: Factory) -> None:
     board = await factory.board("bang-a")
     assert (await scrape(client))[("displayd_streams_open", ())] == 0
