@@ -120,7 +120,7 @@ class PostgresLeadership:
         self.held: frozenset[int] = frozenset()
         self.offline = False
         self.live = 0
-        self._back_at: float | None = None  # monotonic time the database came back (or first answered)
+        self._back_at: float | None = None  # monotonic time it re-locked its shards after losing its connection
         self._unreachable = False  # logged once per outage
         self._one_at_a_time = asyncio.Lock()
 
@@ -185,7 +185,6 @@ class PostgresLeadership:
         self.connection = await asyncpg.connect(
             self.dsn, timeout=CONNECT_SECONDS,
             server_settings={"application_name": self.application_name, **KEEPALIVES})
-        self._back_at = time.monotonic()
         if self._unreachable:
             self._unreachable = False
             log.info("the database answers again", extra={"event": "database_online", "instance": self.name})
@@ -196,6 +195,7 @@ class PostgresLeadership:
         if not self.held:
             self.offline = False
             return
+        self._back_at = time.monotonic()
         kept = frozenset([shard for shard in sorted(self.held) if await self.connection.fetchval(
             "SELECT pg_try_advisory_lock($1, $2)", LOCK_CLASS, shard, timeout=QUERY_SECONDS)])
         dropped = self.held - kept

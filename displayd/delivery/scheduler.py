@@ -56,7 +56,6 @@ class SlotScheduler:
                  metrics: Metrics, retention_days: int = 400) -> None:
         self.name = leadership.name
         self.dispatcher = dispatcher
-        dispatcher.shards = leadership.held  # nothing until the first check
         self.leadership = leadership
         self.clock = clock
         self.metrics = metrics
@@ -73,6 +72,7 @@ class SlotScheduler:
         self._next_boundary: datetime | None = None
 
     def start(self) -> None:
+        self.dispatcher.shards = self.leadership.held  # none until the first check gains some
         self.scheduler.start()
         self.scheduler.add_job(
             self.check_leadership, IntervalTrigger(seconds=LEADERSHIP_CHECK_SECONDS), id="leadership",
