@@ -143,7 +143,6 @@ class Dispatcher:
     master: bytes
     name: str
     shards: frozenset[int] = ALL_SHARDS  # the shards this process leads: only their boards are planned
-    offline: bool = False  # leading without the database (set by the scheduler at each leadership check)
     given: dict[str, Ledger] = field(default_factory=dict)  # what each board was sent, slot by slot
     health: dict[str, Health] = field(default_factory=dict)
     _deliveries: set[asyncio.Task[None]] = field(default_factory=set)

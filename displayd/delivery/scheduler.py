@@ -114,7 +114,6 @@ class SlotScheduler:
             if self._stopping:
                 return
             change = await self.leadership.check()
-            self.dispatcher.offline = self.leadership.offline
             if not change.gained and not change.lost:
                 return
             async with self._busy:

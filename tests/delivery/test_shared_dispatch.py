@@ -16,9 +16,10 @@ from fastapi import FastAPI
 from displayd.config import Settings
 from displayd.db.models import SchedulerState
 from displayd.delivery.dispatch import Dispatcher
-from displayd.delivery.leader import PostgresLeadership
+from displayd.delivery.leader import Change, PostgresLeadership
 from displayd.delivery.scheduler import BOUNDARY_JOB, SlotScheduler
 from displayd.delivery.shards import ALL_SHARDS, shard_of
+from displayd.metrics import Metrics
 from displayd.runtime import runtime_of
 from tests.conftest import FakeClock
 from tests.delivery.boards import FakeBoards
@@ -132,7 +133,7 @@ async def test_the_scheduler_keeps_leading_and_pushing_while_its_lock_connection
         await proxy.cut()
         await scheduler.check_leadership()
         await scheduler.check_leadership()
-        assert scheduler.leader and scheduler.offline and dispatcher.offline
+        assert scheduler.leader and scheduler.offline
         assert dispatcher.shards == ALL_SHARDS and scheduler.scheduler.get_job(BOUNDARY_JOB) is not None
         samples = await scrape(client)
         assert samples[("displayd_database_offline", ())] == 1 and samples[("displayd_shards_led", ())] == 64
@@ -144,7 +145,7 @@ async def test_the_scheduler_keeps_leading_and_pushing_while_its_lock_connection
 
         await proxy.restore()
         await scheduler.check_leadership()
-        assert scheduler.leader and not scheduler.offline and not dispatcher.offline
+        assert scheduler.leader and not scheduler.offline
         assert scheduler.leadership.held == ALL_SHARDS
         samples = await scrape(client)
         assert samples[("displayd_database_offline", ())] == 0
@@ -153,3 +154,64 @@ async def test_the_scheduler_keeps_leading_and_pushing_while_its_lock_connection
         await dispatcher.stop()
         await scheduler.leadership.release()
         runtime_of(app).scheduler = None
+
+
+class Scripted:
+    """A leadership whose checks answer the changes given, in order."""
+
+    name = "scripted"
+    offline = False
+    live = 2
+
+    def __init__(self, *changes: Change) -> None:
+        self.changes = list(changes)
+        self.held: frozenset[int] = frozenset()
+
+    async def check(self) -> Change:
+        change = self.changes.pop(0) if self.changes else Change()
+        self.held = (self.held | change.gained) - change.lost
+        return change
+
+    async def give_up(self, shards: frozenset[int]) -> None:
+        self.held -= shards
+
+    async def release(self) -> None:
+        self.held = frozenset()
+
+
+async def test_the_scheduler_takes_over_shards_it_gains_and_forgets_those_it_loses(
+        factory: Factory, dispatcher: Dispatcher, boards: FakeBoards, clock: FakeClock, settings: Settings) -> None:
+    await push_boards(factory, boards)
+    low_boards = {b for b in BOARDS if shard_of(b) in LOW}
+    leadership = Scripted(Change(gained=LOW), Change(gained=HIGH, unled_for=60.0), Change(lost=LOW),
+                          Change(lost=HIGH))
+    scheduler = SlotScheduler(dispatcher=dispatcher, leadership=leadership, clock=clock, metrics=Metrics())
+    dispatcher.shards = frozenset()  # as `start` does
+    await scheduler.check_leadership()
+    assert scheduler.leader and dispatcher.shards == LOW
+    await scheduler.boundary(clock.now)
+    await dispatcher.stop()
+    assert {b for b in BOARDS if boards.received(b)} == low_boards
+
+    # 65 s later it gains the other half, whose replica died: their present is pushed at once,
+    # and their slot that passed meanwhile (30–60 s) is written as missed, theirs only.
+    clock.advance(seconds=65)
+    await scheduler.check_leadership()
+    assert dispatcher.shards == ALL_SHARDS
+    await scheduler.boundary(clock.now)
+    await dispatcher.stop()
+    assert scheduler._backfill is not None
+    assert await scheduler._backfill == len(BOARDS) - len(low_boards)
+    assert all(boards.received(b) for b in BOARDS)
+    missed = {r.board_id for r in await rows(settings) if r.push_status == "missed"}
+    assert missed == set(BOARDS) - low_boards
+
+    await scheduler.check_leadership()
+    assert dispatcher.shards == HIGH and not set(dispatcher.given) & low_boards and scheduler.leader
+    await scheduler.check_leadership()
+    assert not scheduler.leader and dispatcher.shards == frozenset()
+    received = [len(boards.received(b)) for b in BOARDS]
+    clock.advance(seconds=30)
+    await scheduler.boundary(clock.now)  # a boundary still stored runs, and does nothing
+    await dispatcher.stop()
+    assert [len(boards.received(b)) for b in BOARDS] == received
