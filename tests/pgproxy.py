@@ -90,5 +90,5 @@ class CuttableProxy:
                 await writer.drain()
         except (ConnectionError, OSError):
             pass
-        finally:
-            writer.transport.abort()
+        # One side ended: end the other. (Not when cancelled by `cut`, which decides that itself.)
+        writer.transport.abort()

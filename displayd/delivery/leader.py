@@ -188,14 +188,11 @@ class PostgresLeadership:
         if self._unreachable:
             self._unreachable = False
             log.info("the database answers again", extra={"event": "database_online", "instance": self.name})
-        # A session of ours the server still has (cut by the network, not closed) holds our locks.
-        await self.connection.execute(
-            "SELECT pg_terminate_backend(pid, 2000) FROM pg_stat_activity "
-            "WHERE application_name = $1 AND pid <> pg_backend_pid()", self.application_name, timeout=QUERY_SECONDS)
         if not self.held:
             self.offline = False
             return
         self._back_at = time.monotonic()
+        await self._end_old_session(self.connection)
         kept = frozenset([shard for shard in sorted(self.held) if await self.connection.fetchval(
             "SELECT pg_try_advisory_lock($1, $2)", LOCK_CLASS, shard, timeout=QUERY_SECONDS)])
         dropped = self.held - kept
@@ -203,6 +200,24 @@ class PostgresLeadership:
         log.warning("leading with the database again: re-locked %d shards, %d taken by another replica",
                     len(kept), len(dropped),
                     extra={"event": "leadership_online", "instance": self.name, "dropped": sorted(dropped)})
+
+    async def _end_old_session(self, connection: asyncpg.Connection) -> None:
+        """End a session of this replica's that the server still has (cut by the network, not
+        closed): it holds the locks to re-lock. PostgreSQL 14 and later wait for it to end."""
+        wait = connection.get_server_version().major >= 14
+        try:
+            ended = await connection.fetchval(
+                f"SELECT count(*) FROM (SELECT pg_terminate_backend(pid{', 2000' if wait else ''}) "
+                "FROM pg_stat_activity WHERE application_name = $1 AND pid <> pg_backend_pid()) AS ended",
+                self.application_name, timeout=QUERY_SECONDS + 1)
+        except asyncpg.PostgresError as exc:  # not allowed, say: its locks go when the server notices
+            log.warning("could not end this replica's old database session: %s", exc)
+            return
+        if ended and not wait:
+            await asyncio.sleep(0.5)
+        if ended:
+            log.info("ended this replica's old database session, which still held its shard locks",
+                     extra={"event": "leadership_old_session", "instance": self.name})
 
     async def _lost(self, exc: BaseException) -> None:
         await self._drop()

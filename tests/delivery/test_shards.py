@@ -7,6 +7,7 @@ On SQLite one process leads every shard."""
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections import Counter
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -190,6 +191,7 @@ async def test_replicas_keep_their_shards_through_an_outage_and_re_lock_them(
     """With the database gone, both replicas keep leading what they led; once it is back each
     re-locks its own (ending its old session first, if the server still has it) and nothing
     moves. `network-cut`: the server kept the old sessions, and their locks."""
+    caplog.set_level(logging.INFO, logger="displayd.leader")
     replicas = [PostgresLeadership(proxy.url(database_of(pg)), name=name) for name in ("replica-a", "replica-b")]
     try:
         await rounds(replicas)
@@ -212,6 +214,8 @@ async def test_replicas_keep_their_shards_through_an_outage_and_re_lock_them(
         assert await locks_held(pg) == Counter(dict.fromkeys(range(SHARDS), 1))
         events = [getattr(record, "event", None) for record in caplog.records]
         assert events.count("leadership_offline") == 2 and events.count("leadership_online") == 2
+        assert events.count("database_offline") == 2 and events.count("database_online") == 2
+        assert events.count("leadership_old_session") == (0 if server_sees else 2)
     finally:
         for replica in replicas:
             await replica.release()
