@@ -72,10 +72,10 @@ def pg(tmp_path: Path) -> Iterator[str]:
 
 @pytest.fixture
 def quick_stale(monkeypatch: pytest.MonkeyPatch) -> float:
-    """A replica counts as gone one second after its last heartbeat (8 s in production)."""
-    monkeypatch.setattr(leader_module, "REPLICA_STALE_SECONDS", 1.0)
-    monkeypatch.setattr(leader_module, "REJOIN_GRACE_SECONDS", 1.0)
-    return 1.0
+    """A replica counts as gone two seconds after its last heartbeat (8 s in production)."""
+    monkeypatch.setattr(leader_module, "REPLICA_STALE_SECONDS", 2.0)
+    monkeypatch.setattr(leader_module, "REJOIN_GRACE_SECONDS", 2.0)
+    return 2.0
 
 
 @pytest.fixture
