@@ -22,7 +22,10 @@ Metric names (all prefixed `displayd_`):
 | `displayd_integrity_incidents_total` | counter | `source` = push, poll |
 | `displayd_boards_unreachable` | gauge | (from the database, so every replica agrees) |
 | `displayd_slot_lateness_seconds` | histogram | (how late each slot boundary job ran) |
-| `displayd_scheduler_leader` | gauge | (1 in the process that pushes, 0 elsewhere) |
+| `displayd_scheduler_leader` | gauge | (1 in a process that leads push shards, 0 elsewhere) |
+| `displayd_shards_led` | gauge | (push shards this process leads, of `displayd.delivery.shards.SHARDS`) |
+| `displayd_replicas_live` | gauge | (replicas this process counts live, itself included; 0 where it may not lead) |
+| `displayd_database_offline` | gauge | (1 while this process leads shards without the database, pushing from memory) |
 | `displayd_plan_errors_total` | counter | (a campaign or board whose plan raised; see `plan_error` logs) |
 | `displayd_auth_failures_total` | counter | `kind` = api_key, board_token, sign_in (see `auth_failure` logs) |
 | `displayd_auth_refused_total` | counter | (answered 429 `too_many_failures`: the address was held) |
@@ -167,8 +170,16 @@ class DisplaydCollector(Collector):
                                   "reading (see the stream_dropped log events).", value=streams.dropped)
         scheduler = self.runtime.scheduler
         leader = 1 if scheduler is not None and scheduler.leader else 0
-        yield GaugeMetricFamily("displayd_scheduler_leader", "1 if this process leads the scheduler (pushes).",
+        yield GaugeMetricFamily("displayd_scheduler_leader", "1 if this process leads push shards (pushes).",
                                 value=leader)
+        leadership = None if scheduler is None else scheduler.leadership
+        yield GaugeMetricFamily("displayd_shards_led", "Push shards this process leads (boards fall in 64).",
+                                value=0 if leadership is None else len(leadership.held))
+        yield GaugeMetricFamily("displayd_replicas_live", "Replicas this process counts live (fresh heartbeat), "
+                                "itself included.", value=0 if leadership is None else leadership.live)
+        yield GaugeMetricFamily("displayd_database_offline", "1 while this process leads shards without the "
+                                "database, pushing from memory.",
+                                value=1 if leadership is not None and leadership.offline else 0)
         yield GaugeMetricFamily("displayd_emergency_stop", "1 while an emergency stop holds (every board blank), "
                                 "as this process's snapshot has it.",
                                 value=0 if self.runtime.snapshot.stop is None else 1)

@@ -145,7 +145,7 @@ def test_a_running_server_never_shows_the_database_password(postgres_with_passwo
     finally:
         server.stop()
     log = server.log.read_text()
-    assert "leads the scheduler" in log  # the leadership connection (the password in its DSN) was made
+    assert "leads push shards" in log  # the leadership connection (the password in its DSN) was made
     for text in (*pages, log):
         assert PASSWORD not in text
         assert "test-secret-key-0123456789abcdef0123456789" not in text

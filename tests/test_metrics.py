@@ -36,6 +36,7 @@ async def test_pushes_polls_and_incidents_are_counted(
     assert before[("displayd_pushes_total", (("outcome", "delivered"),))] == 0
     assert before[("displayd_polls_total", ())] == 0
     assert before[("displayd_scheduler_leader", ())] == 0  # no scheduler in this app
+    assert before[("displayd_shards_led", ())] == 0 and before[("displayd_replicas_live", ())] == 0
     await factory.campaign()
     await factory.board("bang-tot", delivery="push", endpoint_url=boards.url("ok", "bang-tot"))
     await factory.board("bang-hong", delivery="push", endpoint_url=boards.url("error500", "bang-hong"))
@@ -97,6 +98,9 @@ async def test_the_leader_gauge_and_slot_lateness(settings: Settings) -> None:
                 await asyncio.sleep(0.1)
             assert samples[("displayd_scheduler_leader", ())] == 1
             assert samples[("displayd_slot_lateness_seconds_count", ())] >= 1
+            # Alone, it leads every shard, on SQLite (the file lock) as on PostgreSQL (its fair share).
+            assert samples[("displayd_shards_led", ())] == 64 and samples[("displayd_replicas_live", ())] == 1
+            assert samples[("displayd_database_offline", ())] == 0
     assert runtime_of(app).scheduler.leader is False  # shut down: it let the lock go
 
 

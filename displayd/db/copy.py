@@ -18,6 +18,9 @@ What it does, in order:
    than inserting them, and resets PostgreSQL's id sequences to the highest id copied;
 5. counts every table on both sides and fails if any differs.
 
+The `replica` table (the processes running on a site: heartbeats and push shards) is not data:
+it is neither copied nor counted.
+
 The source is only read. Stop displayd on the source first: rows written during the copy
 are not carried. The master key is not in the database (see `displayd.keyring`): the
 command says what to carry over so that board secrets keep verifying.
@@ -35,7 +38,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from displayd.config import Settings
 from displayd.db import migrate
-from displayd.db.models import Base, ChangeVersion, DailyTotal, SchedulerState
+from displayd.db.models import Base, ChangeVersion, DailyTotal, Replica, SchedulerState
 from displayd.db.session import create_engine
 from displayd.errors import DisplaydError
 from displayd.progress import Progress
@@ -45,6 +48,8 @@ __all__ = ["CopyRefused", "CopyReport", "copy_database"]
 BATCH = 2_000
 SINGLETONS = frozenset({ChangeVersion.__tablename__, SchedulerState.__tablename__})
 KEPT_BY_TRIGGERS = frozenset({DailyTotal.__tablename__})  # copied last, replacing what the triggers wrote
+# The processes running on a site (their heartbeats and shards), not data: neither copied nor counted.
+NOT_COPIED = frozenset({Replica.__tablename__})
 
 
 class CopyRefused(DisplaydError):
@@ -62,7 +67,7 @@ ProgressFactory = Callable[[str, int], Progress]
 
 
 def _tables() -> list[Table]:
-    tables = [table for table in Base.metadata.sorted_tables if table.name not in SINGLETONS]
+    tables = [table for table in Base.metadata.sorted_tables if table.name not in SINGLETONS | NOT_COPIED]
     return sorted(tables, key=lambda table: table.name in KEPT_BY_TRIGGERS)  # stable: parents still first
 
 

@@ -302,3 +302,17 @@ class EmergencyStop(Base):
     started_by: Mapped[str] = mapped_column(String(100))
     lifted_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     lifted_by: Mapped[str | None] = mapped_column(String(100), nullable=True)
+
+
+class Replica(Base):
+    """A process that may lead push shards (`displayd.delivery.shards`), on PostgreSQL: its
+    heartbeat, written every few seconds on its lock connection with the database's clock, and
+    the shards it leads (comma-separated, ascending). A replica whose heartbeat is stale is not
+    counted live; its row is deleted after an hour, or by itself when it stops cleanly."""
+
+    __tablename__ = "replica"
+
+    name: Mapped[str] = mapped_column(String(200), primary_key=True)
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
+    heartbeat_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
+    shards: Mapped[str] = mapped_column(Text, nullable=False, default="")

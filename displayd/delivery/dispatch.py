@@ -2,8 +2,12 @@
 give each board what it should hold, record it in the rotation log, push it, and record the outcome.
 
     dispatcher = Dispatcher(...)
-    await dispatcher.take_over()          # once, on becoming leader
+    await dispatcher.take_over(shards)    # on gaining shards (all of them, by default)
     next_sync = await dispatcher.sync(at)
+    dispatcher.drop(shards)               # on losing some
+
+A dispatcher plans only the boards of the shards its process leads (`displayd.delivery.shards`):
+the replicas of a site share the boards that way.
 
 `sync` asks each board's `Ledger` (`displayd.delivery.ledger`) what it must be sent at `at`:
 the slot under way and the one starting within the board's lead (`lead_seconds`; at least
@@ -37,6 +41,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from displayd.delivery.ledger import Ledger, Send, Sent
 from displayd.delivery.push import Pusher, PushRequest, PushResult
+from displayd.delivery.shards import ALL_SHARDS, PRIMARY_SHARD, shard_of
 from displayd.errors import PlanFailed
 from displayd.keyring import board_secret
 from displayd.live.snapshot import BoardView, Showing, Snapshot, iso
@@ -137,6 +142,7 @@ class Dispatcher:
     clock: Callable[[], datetime]
     master: bytes
     name: str
+    shards: frozenset[int] = ALL_SHARDS  # the shards this process leads: only their boards are planned
     given: dict[str, Ledger] = field(default_factory=dict)  # what each board was sent, slot by slot
     health: dict[str, Health] = field(default_factory=dict)
     _deliveries: set[asyncio.Task[None]] = field(default_factory=set)
@@ -146,37 +152,59 @@ class Dispatcher:
     plan_seconds: float = 0.0  # how long the last plan took: the scheduler prepares at least twice that ahead
     _generation: int = 0  # moves on every sync: a plan made before another sync is stale
 
-    async def take_over(self) -> tuple[datetime, datetime] | None:
-        """Start leading: settle what a stopped leader left and load what boards were given.
-        The window of slots nobody gave, for `record_missed` once the present is pushed."""
+    async def take_over(self, shards: frozenset[int] = ALL_SHARDS) -> tuple[datetime, datetime] | None:
+        """Start leading `shards` (every one, by default): settle what a stopped leader left and
+        load what their boards were given, and their health. With the primary shard, the
+        window of slots nobody in the site gave, for `record_missed` once the present is pushed
+        (only the primary's leader claims it: one replica writes the site's missed slots)."""
         now = self.clock()
         async with self.sessionmaker() as session, session.begin():
             stale = await store.fail_stale_pending(session, now)
             current = await store.rows_between(session, now, now + MAX_LEAD)
             health = await store.load_health(session)
-            since = await store.claim_missed_window(session, not_before=now - MISSED_WINDOW)
+            since = None
+            if PRIMARY_SHARD in shards:
+                since = await store.claim_missed_window(session, not_before=now - MISSED_WINDOW)
         slots: dict[str, dict[Key, Sent]] = {}
         for row in current:  # a slot revised before is re-sent as it stands now (`Sent.shown` None)
-            slots.setdefault(row.board_id, {})[(row.board_id, row.campaign_id, row.slot_index)] = Sent(
-                row.starts_at, row.ends_at, row.content_hash, row.revisions, True if row.revisions == 0 else None)
-        self.given = {board_id: Ledger(held, blank=not any(s.starts_at <= now for s in held.values()))
-                      for board_id, held in slots.items()}
-        self.health = {h.board_id: Health(h.consecutive_failures, h.unreachable_since, h.last_push_at)
-                       for h in health.values()}
+            if shard_of(row.board_id) in shards:
+                slots.setdefault(row.board_id, {})[(row.board_id, row.campaign_id, row.slot_index)] = Sent(
+                    row.starts_at, row.ends_at, row.content_hash, row.revisions,
+                    True if row.revisions == 0 else None)
+        for board_id in [b for b in self.given if shard_of(b) in shards]:
+            del self.given[board_id]  # what another leader sent them since is in the rows
+        self.given.update({board_id: Ledger(held, blank=not any(s.starts_at <= now for s in held.values()))
+                           for board_id, held in slots.items()})
+        self.health.update({h.board_id: Health(h.consecutive_failures, h.unreachable_since, h.last_push_at)
+                            for h in health.values() if shard_of(h.board_id) in shards})
+        self.shards |= shards
+        self._generation += 1  # a plan prepared for the shards held before is stale
         if stale:
             log.warning("%d pushes of a stopped scheduler have unknown outcomes", stale)
         return None if since is None else (since, now)
 
-    async def record_missed(self, start: datetime, end: datetime) -> int:
+    def drop(self, shards: frozenset[int]) -> None:
+        """Stop leading `shards`: forget what their boards were sent (another replica leads them now)."""
+        self.shards -= shards
+        for board_id in [b for b in self.given if shard_of(b) in shards]:
+            del self.given[board_id]
+        for board_id in [b for b in self.health if shard_of(b) in shards]:
+            del self.health[board_id]
+        self._generation += 1
+
+    async def record_missed(self, start: datetime, end: datetime, shards: frozenset[int] | None = None) -> int:
         """Rows for every slot that started and ended in [start, end) and has none: `missed`.
 
-        Written in chunks, board by board, yielding between them: a long outage is many rows,
-        and polls and the next boundary must not wait for them. Slots before a board existed
-        are not its missed slots."""
+        Every board's, for the site's window (`take_over` claimed it; written down when done), or
+        only the boards of `shards` (shards taken from a replica that died). Written in chunks,
+        board by board, yielding between them: a long outage is many rows, and polls and the
+        next boundary must not wait for them. Slots before a board existed are not its missed
+        slots."""
         snapshot: Snapshot = self.live.snapshot
         rows: list[NewRow] = []
         recorded = 0
-        boards = list(snapshot.boards.items())
+        boards = [(board_id, board) for board_id, board in snapshot.boards.items()
+                  if shards is None or board.shard in shards]
         for position, (board_id, board) in enumerate(boards, start=1):
             try:
                 planned = snapshot.timeline(board_id, start, end)
@@ -192,8 +220,9 @@ class Dispatcher:
                     recorded += len(await store.insert_rows(session, rows))
                 rows = []
             await asyncio.sleep(0)
-        async with self.sessionmaker() as session, session.begin():
-            await store.missed_window_written(session, start)
+        if shards is None:
+            async with self.sessionmaker() as session, session.begin():
+                await store.missed_window_written(session, start)
         if recorded:
             log.warning("recorded %d missed slots between %s and %s", recorded, iso(start), iso(end),
                         extra={"event": "missed_slots", "count": recorded})
@@ -287,7 +316,10 @@ class Dispatcher:
         polls and the leadership check go on while 10,000 boards are planned."""
         snapshot: Snapshot = self.live.snapshot
         plan = _Plan(at=t, snapshot=snapshot, generation=self._generation)
+        shards = self.shards
         for number, (board_id, board) in enumerate(snapshot.boards.items(), start=1):
+            if board.shard not in shards:
+                continue  # another replica leads it
             try:
                 self._plan_board(plan, board, t)
             except Exception as exc:  # one board's fault never costs the others their slot

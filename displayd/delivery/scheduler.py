@@ -2,15 +2,18 @@
 
 The jobs are bound methods of `SlotScheduler`, held as they are by APScheduler's in-memory
 job store (nothing is serialised, so nothing needs a name to be found again):
-- `check_leadership` every LEADERSHIP_CHECK_SECONDS: a standby tries to take the lock; the
-  leader makes sure it still holds it and steps down if not.
+- `check_leadership` every LEADERSHIP_CHECK_SECONDS: the replica's heartbeat and its fair
+  share of the push shards (`displayd.delivery.leader`, `displayd.delivery.shards`); the
+  dispatcher takes over the shards gained (their boards' ledgers and health, a boundary at
+  once for their present, then their missed slots) and forgets the ones lost. While the
+  database does not answer, the shards held stay held (`offline`) and boundaries go on.
 - `boundary` at the next instant any board's content changes: the dispatcher gives every
   board what it should show, and the job schedules its own successor; `prepare` plans it
   a moment before. The database
   is the truth: on taking over, and after every change, the boundary is recomputed from
   the snapshot, never carried over.
 - `retain` every RETENTION_EVERY_SECONDS, and once RETENTION_AFTER_TAKEOVER after taking the
-  lead: the leader purges the rotation log's detail past `log_retention_days`
+  primary shard: its leader (one per site) purges the rotation log's detail past `log_retention_days`
   (`displayd.logbook.retention`) in a task of its own, so a purge never delays a boundary.
 """
 
@@ -19,8 +22,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
-import socket
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
@@ -29,7 +30,8 @@ from apscheduler.triggers.date import DateTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from displayd.delivery.dispatch import Dispatcher
-from displayd.delivery.leader import Leadership
+from displayd.delivery.leader import Change, Leadership
+from displayd.delivery.shards import PRIMARY_SHARD
 from displayd.logbook import retention
 from displayd.metrics import Metrics
 
@@ -52,7 +54,7 @@ QUIET_BEFORE_BOUNDARY = timedelta(milliseconds=500)
 class SlotScheduler:
     def __init__(self, *, dispatcher: Dispatcher, leadership: Leadership, clock: Callable[[], datetime],
                  metrics: Metrics, retention_days: int = 400) -> None:
-        self.name = f"{socket.gethostname()}:{os.getpid()}:{id(self):x}"
+        self.name = leadership.name
         self.dispatcher = dispatcher
         self.leadership = leadership
         self.clock = clock
@@ -62,13 +64,15 @@ class SlotScheduler:
         self._lock = asyncio.Lock()
         self._busy = asyncio.Lock()  # one boundary at a time
         self._stopping = False
-        self._missed: tuple[datetime, datetime] | None = None
+        # Missed-slot windows to write once the present is pushed: (start, end, shards or None for every board).
+        self._missed: list[tuple[datetime, datetime, frozenset[int] | None]] = []
         self._backfill: asyncio.Task[int] | None = None
         self.retention_days = retention_days
         self.purging: asyncio.Task[int] | None = None
         self._next_boundary: datetime | None = None
 
     def start(self) -> None:
+        self.dispatcher.shards = self.leadership.held  # none until the first check gains some
         self.scheduler.start()
         self.scheduler.add_job(
             self.check_leadership, IntervalTrigger(seconds=LEADERSHIP_CHECK_SECONDS), id="leadership",
@@ -94,31 +98,54 @@ class SlotScheduler:
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await task
         await self.dispatcher.stop()
-        if self.leader:
-            await self.leadership.release()
-            self.leader = False
+        await self.leadership.release()  # the locks, and this replica's row
+        self.leader = False
+
+    @property
+    def offline(self) -> bool:
+        """Leading without the database (it does not answer): pushing from memory."""
+        return self.leadership.offline
 
     async def check_leadership(self) -> None:
+        """Every LEADERSHIP_CHECK_SECONDS: the replica's heartbeat and fair share of the shards
+        (`displayd.delivery.leader`); the dispatcher takes over the shards gained and drops
+        the ones lost. Only applying the change waits for a boundary under way."""
         async with self._lock:
-            if self.leader:
-                if not await self.leadership.still_held():
-                    self._step_down("lost the scheduler lock")
+            if self._stopping:
                 return
-            if not await self.leadership.try_acquire():
+            change = await self.leadership.check()
+            if not change.gained and not change.lost:
                 return
+            async with self._busy:
+                if change.lost:
+                    self.dispatcher.drop(change.lost)
+                if change.gained and not self._stopping:
+                    await self._take_over(change)
+                if self.leader and not self.leadership.held:
+                    self._step_down("it leads no shard any more")
+
+    async def _take_over(self, change: Change) -> None:
+        try:
+            window = await self.dispatcher.take_over(change.gained)
+        except Exception:
+            log.exception("taking over %d shards failed; giving them back", len(change.gained))
+            await self.leadership.give_up(change.gained)
+            self.dispatcher.drop(change.gained)
+            return
+        if not self.leader:
             self.leader = True
-            log.info("this process leads the scheduler", extra={"event": "leadership", "leader": True,
+            log.info("this process leads push shards", extra={"event": "leadership", "leader": True,
                                                               "instance": self.name})
-            try:
-                self._missed = await self.dispatcher.take_over()
-            except Exception:
-                log.exception("taking over failed; stepping down")
-                await self.leadership.release()
-                self._step_down("take-over failed")
-                return
-            self._schedule(self.clock())
+        now = self.clock()
+        if window is not None:  # the site's missed slots: every board
+            self._missed.append((window[0], window[1], None))
+        if change.unled_for is not None:  # the slots of a dead replica's boards nobody gave
+            unled = timedelta(seconds=change.unled_for + 2 * LEADERSHIP_CHECK_SECONDS)
+            self._missed.append((now - unled, now, change.gained))
+        self._schedule(now)  # the present, for the boards just gained, at once
+        if PRIMARY_SHARD in change.gained:
             self.scheduler.add_job(
-                self.retain, DateTrigger(run_date=self.clock() + RETENTION_AFTER_TAKEOVER), id=RETENTION_FIRST_JOB,
+                self.retain, DateTrigger(run_date=now + RETENTION_AFTER_TAKEOVER), id=RETENTION_FIRST_JOB,
                 replace_existing=True, misfire_grace_time=None, coalesce=True, max_instances=1)
 
     def _step_down(self, why: str) -> None:
@@ -128,8 +155,8 @@ class SlotScheduler:
         self.dispatcher.given.clear()
         self._next_boundary = None
         if self.purging is not None:
-            self.purging.cancel()  # only the leader purges (a batch under way is rolled back)
-        log.warning("this process no longer leads the scheduler: %s", why,
+            self.purging.cancel()  # only the primary's leader purges (a batch under way is rolled back)
+        log.warning("this process no longer leads push shards: %s", why,
                     extra={"event": "leadership", "leader": False, "instance": self.name})
 
     async def changed(self) -> None:
@@ -138,9 +165,11 @@ class SlotScheduler:
             self._schedule(self.clock())
 
     async def retain(self) -> None:
-        """Purge the detail past `retention_days` (the leader only), as a task of its own: the
+        """Purge the detail past `retention_days` (the primary shard's leader only: once per
+        site), as a task of its own: the
         boundaries go on while it deletes, each batch a short transaction of its own."""
-        if not self.leader or self._stopping or (self.purging is not None and not self.purging.done()):
+        if (not self.leader or PRIMARY_SHARD not in self.leadership.held or self.leadership.offline
+                or self._stopping or (self.purging is not None and not self.purging.done())):
             return
         self.purging = asyncio.create_task(self._purge(), name="displayd-retention")
 
@@ -199,9 +228,6 @@ class SlotScheduler:
                 await self.dispatcher.prepare(at)
 
     async def _boundary(self, at: datetime) -> None:
-        if not await self.leadership.still_held():
-            self._step_down("lost the scheduler lock")
-            return
         self.metrics.slot_lateness.observe(max(0.0, (self.clock() - at).total_seconds()))
         try:
             next_at = await self.dispatcher.sync(at)
@@ -218,6 +244,17 @@ class SlotScheduler:
                 id=PREPARE_JOB, replace_existing=True,
                 # Planning late is useless: past the boundary, the boundary plans for itself.
                 misfire_grace_time=1, coalesce=True, max_instances=1)
-        if self._missed is not None:  # the present is pushed: now the past can be written down
-            window, self._missed = self._missed, None
-            self._backfill = asyncio.create_task(self.dispatcher.record_missed(*window), name="displayd-missed")
+        if self._missed and (self._backfill is None or self._backfill.done()):
+            # The present is pushed: now the past can be written down.
+            windows, self._missed = self._missed, []
+            self._backfill = asyncio.create_task(self._record_missed(windows), name="displayd-missed")
+
+    async def _record_missed(self, windows: list[tuple[datetime, datetime, frozenset[int] | None]]) -> int:
+        recorded = 0
+        for start, end, shards in windows:
+            try:
+                recorded += await self.dispatcher.record_missed(start, end, shards)
+            except Exception:  # the site's window stays claimed for the next take-over
+                log.exception("recording the missed slots between %s and %s failed", start.isoformat(),
+                              end.isoformat())
+        return recorded

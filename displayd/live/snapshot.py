@@ -34,6 +34,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from displayd import changes
 from displayd.catalog.service import APPROVED
 from displayd.db.models import Board, Campaign, EmergencyStop, Slogan
+from displayd.delivery.shards import shard_of
 from displayd.errors import PlanFailed, RangeTooLarge
 from displayd.live.plan import CampaignVersions, board_assignment, board_next_change, board_timeline, versions_of
 from displayd.protocol import STREAM_LEAD, STREAMED
@@ -74,6 +75,11 @@ class BoardView:
     created_at: datetime
     lead_seconds: int = 0  # content is sent (pushed, streamed, offered as a poll's `next`) this long ahead
     poll_phase: float = 0.0  # in [0, 1), stable per board: where in a lead window its polls are asked to land
+    shard: int = -1  # `displayd.delivery.shards.shard_of(spec.id)`, kept here so planning never recomputes it
+
+    def __post_init__(self) -> None:
+        if self.shard < 0:
+            object.__setattr__(self, "shard", shard_of(self.spec.id))
 
     @property
     def ahead_seconds(self) -> int:

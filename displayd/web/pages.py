@@ -29,6 +29,7 @@ from displayd.runtime import runtime_of
 from displayd.web import emergency
 from displayd.web.plan import CampaignWeek, monday_of, week_plans
 from displayd.web.render import SECURITY_HEADERS, Markup, join, page, tag
+from displayd.web.replicas import replicas_section
 from displayd.web.session import end_session, open_session, same_origin, signed_in
 
 router = APIRouter()
@@ -142,8 +143,9 @@ async def dashboard(request: Request) -> Response:
     who = await _reader(request)
     if who is None:
         return _to_login()
+    runtime = runtime_of(request.app)
     return page("dashboard.html", title="Bảng điện tử", nav=_nav(request, who, "/ui"),
-                alerts=_plan_alerts(runtime_of(request.app).snapshot))
+                alerts=_plan_alerts(runtime.snapshot), replicas=await replicas_section(runtime))
 
 
 @router.get("/ui/log")

@@ -10,9 +10,12 @@ from typing import Any
 import httpx
 import pytest
 from fastapi import FastAPI
+from sqlalchemy import func, select
 
 from displayd.app import create_app
 from displayd.config import Settings
+from displayd.db.models import Board, Replica
+from displayd.db.session import create_engine, create_sessionmaker
 from displayd.progress import Progress
 from tests.cli import run_displayd
 from tests.conftest import FakeClock, Keys, fresh_database_url, make_settings
@@ -132,3 +135,21 @@ def test_progress_is_drawn_on_a_terminal_and_summarised_elsewhere() -> None:
     assert "rotation: 100 of 300 rows (33%), 100 rows/s, 2.0 s left" in terminal.text
     assert "rotation: 200 of 300 rows (67%), 100 rows/s, 1.0 s left" in terminal.text
     assert pipe.text == "rotation: 200 rows in 3.0 s\n", "a pipe gets the summary alone"
+
+
+async def test_the_replicas_of_the_source_site_are_not_copied(
+    settings: Settings, factory: Factory, target_url: str, clock: FakeClock,
+) -> None:
+    """A heartbeat row is a process of the old site, not data: the copy leaves it behind."""
+    await factory.board("bang-1")
+    engine = create_engine(settings)
+    async with create_sessionmaker(engine)() as session, session.begin():
+        session.add(Replica(name="may-cu:1:aa", started_at=clock.now, heartbeat_at=clock.now, shards="0,1,2"))
+    await engine.dispose()
+    copied = run_displayd("db", "copy", settings.database_url, target_url, database_url="unused")
+    assert "counts match" in copied.stdout
+    engine = create_engine(make_settings(target_url))
+    async with create_sessionmaker(engine)() as session:
+        assert await session.scalar(select(func.count()).select_from(Replica)) == 0
+        assert await session.scalar(select(func.count()).select_from(Board)) == 1
+    await engine.dispose()

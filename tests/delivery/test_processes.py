@@ -1,6 +1,6 @@
 """The scheduler in real `displayd serve` processes, pushing to real loopback boards:
-boundaries, signatures, retirements within 5 s, one leader among two, take-over after
-`kill -9`, and missed slots after a crash."""
+boundaries, signatures, retirements within 5 s, two replicas sharing the boards, take-over
+after `kill -9`, and missed slots after a crash."""
 
 from __future__ import annotations
 
@@ -145,29 +145,42 @@ async def test_a_retirement_reaches_push_boards_within_5_s(tmp_path: Path, board
         await asyncio.to_thread(server.stop)
 
 
-async def test_one_leader_and_a_take_over_after_kill_9(pg_database: str, tmp_path: Path,
-                                                      boards: FakeBoards) -> None:
+def sender(received: Received, servers: list[Server]) -> int:
+    """The pid of the replica that pushed it: the push user-agent names it."""
+    return next(s.process.pid for s in servers if f":{s.process.pid})" in received.headers["user-agent"])
+
+
+async def test_two_replicas_share_the_boards_and_a_kill_9_moves_its_shards(
+        pg_database: str, tmp_path: Path, boards: FakeBoards) -> None:
+    """Both replicas push (each its shards' boards: `displayd.delivery.shards`); after a `kill -9`
+    of one, the other pushes its boards within 15 s; no slot is pushed twice by either."""
+    board_ids = [f"bang-{n}" for n in range(1, 9)]  # shards on both sides of 32
     auth = await prepare(pg_database)
     first = await serve(pg_database, tmp_path, "a")
     second = await serve(pg_database, tmp_path, "b")
+    servers = [first, second]
+
+    def latest_senders() -> dict[str, int]:
+        return {b: sender(shows(boards.received(b))[-1], servers) for b in board_ids if shows(boards.received(b))}
+
     try:
         async with httpx.AsyncClient(timeout=10) as http:
-            await setup_campaign(http, first, auth, boards, ["bang-1", "bang-2"])
-            await wait_for(lambda: len(shows(boards.received("bang-1"))) >= 2, 4 * DWELL)
-            senders = {r.headers["user-agent"] for r in boards.received("bang-1")}
-            assert len(senders) == 1, senders  # one leader
-            leader = first if str(first.process.pid) in senders.pop() else second
-            standby = second if leader is first else first
-            await asyncio.to_thread(leader.kill)
+            await setup_campaign(http, first, auth, boards, board_ids)
+            # The first alone led every shard; the second joined and took its fair share.
+            pids = {first.process.pid, second.process.pid}
+            await wait_for(lambda: set(latest_senders().values()) == pids, 30)
+            victim = first if latest_senders()["bang-1"] == first.process.pid else second
+            survivor = (pids - {victim.process.pid}).pop()
+            orphans = [b for b, pid in latest_senders().items() if pid == victim.process.pid]
+            await asyncio.to_thread(victim.kill)
             killed_at = time.monotonic()
-            await wait_for(lambda: any(str(standby.process.pid) in r.headers["user-agent"]
-                                       for r in boards.received("bang-1")), 15)
+            await wait_for(lambda: all(latest_senders()[b] == survivor for b in orphans), 15)
             assert time.monotonic() - killed_at <= 15
             await asyncio.sleep(DWELL)
     finally:
-        for server in (first, second):
+        for server in servers:
             await asyncio.to_thread(server.stop)
-    for board_id in ("bang-1", "bang-2"):
+    for board_id in board_ids:
         ids = Counter(r.headers["webhook-id"] for r in shows(boards.received(board_id)))
         assert ids and max(ids.values()) == 1, ids  # no slot pushed twice, by either
     rows = await log_rows(pg_database)

@@ -20,7 +20,9 @@ from displayd.db.copy import copy_database
 from displayd.db.models import DailyTotal, Rotation, SchedulerState
 from displayd.db.session import create_engine, create_sessionmaker
 from displayd.delivery.dispatch import Dispatcher
+from displayd.delivery.leader import Change
 from displayd.delivery.scheduler import SlotScheduler
+from displayd.delivery.shards import ALL_SHARDS
 from displayd.logbook import retention, store
 from displayd.logbook.store import NewRow
 from displayd.metrics import Metrics
@@ -85,16 +87,26 @@ async def test_purge_deletes_the_days_before_the_horizon_in_batches_and_keeps_th
 
 
 class Leading:
-    """A leadership that is always held: the test is the only scheduler."""
+    """A leadership of every shard, from its first check: the test is the only scheduler."""
 
-    async def try_acquire(self) -> bool:
-        return True
+    name = "test"
+    offline = False
+    live = 1
 
-    async def still_held(self) -> bool:
-        return True
+    def __init__(self) -> None:
+        self.held: frozenset[int] = frozenset()
+
+    async def check(self) -> Change:
+        if self.held:
+            return Change()
+        self.held = ALL_SHARDS
+        return Change(gained=ALL_SHARDS)
+
+    async def give_up(self, shards: frozenset[int]) -> None:
+        self.held -= shards
 
     async def release(self) -> None:
-        return None
+        self.held = frozenset()
 
 
 async def airtime(client: httpx.AsyncClient, keys: Keys, campaign_id: int) -> list[Any]:
