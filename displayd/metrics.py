@@ -29,6 +29,8 @@ Metric names (all prefixed `displayd_`):
 | `displayd_emergency_stop` | gauge | (1 while an emergency stop holds in this process's snapshot, else 0) |
 | `displayd_streams_open` | gauge | (board event streams open in this process) |
 | `displayd_streams_dropped_total` | counter | (streams closed: their board stopped reading; `stream_dropped` logs) |
+| `displayd_rows_waiting` | gauge | (rotation-log writes the leader keeps while the database is unreachable) |
+| `displayd_rows_dropped_total` | counter | (writes dropped: `outage_backlog_rows` were waiting; `backlog_full` logs) |
 """
 
 from __future__ import annotations
@@ -169,6 +171,13 @@ class DisplaydCollector(Collector):
         leader = 1 if scheduler is not None and scheduler.leader else 0
         yield GaugeMetricFamily("displayd_scheduler_leader", "1 if this process leads the scheduler (pushes).",
                                 value=leader)
+        backlog = None if scheduler is None else scheduler.dispatcher.backlog
+        yield GaugeMetricFamily("displayd_rows_waiting", "Rotation-log writes (rows, outcomes, reports) kept in "
+                                "memory until the unreachable database is back.",
+                                value=0 if backlog is None else backlog.waiting)
+        yield CounterMetricFamily("displayd_rows_dropped", "Rotation-log writes dropped because outage_backlog_rows "
+                                  "were already waiting (see the backlog_full log event).",
+                                  value=0 if backlog is None else backlog.dropped)
         yield GaugeMetricFamily("displayd_emergency_stop", "1 while an emergency stop holds (every board blank), "
                                 "as this process's snapshot has it.",
                                 value=0 if self.runtime.snapshot.stop is None else 1)
