@@ -233,3 +233,42 @@ async def test_a_full_backlog_drops_the_newest_with_one_log_line(
     assert {h.board_id for h in health} == set(PUSH_BOARDS)  # health is per board: never dropped
     assert all(h.last_push_at is not None and h.last_push_at > clock.now - timedelta(seconds=5) for h in health)
 
+
+
+async def test_poll_and_stream_marks_wait_through_an_outage_for_the_leaders_backlog(
+    app: FastAPI, factory: Factory, dispatcher: Dispatcher, boards: FakeBoards, proxy: NetCut, direct: Settings,
+    clock: FakeClock
+) -> None:
+    """Polls answer and are noted while the database is away; the recorders' flushes fail
+    without losing what they hold, and once it is back a slot noted long ago still waits for
+    its row (MARK_PATIENCE runs from the database's return, not from the poll)."""
+    poller = await setup(factory, boards)
+    await factory.board("bang-song", delivery="stream")
+    runtime = runtime_of(app)
+    await dispatcher.sync(clock.now)
+    await dispatcher.stop()
+    await proxy.cut()
+    clock.advance(seconds=30)
+    await dispatcher.sync(clock.now)  # offline: the rows wait in the leader's backlog
+    assert (await factory.current(poller)).status_code == 200
+    streamed = next(r.key for r in dispatcher.backlog.rows if r.board_id == "bang-song")
+    runtime.streams.recorder.sent(streamed, 0, clock.now)
+    polled_at = clock.now
+    for _ in range(3):  # two minutes of failed flushes: more than MARK_PATIENCE
+        clock.advance(seconds=40)
+        with pytest.raises(OSError):
+            await runtime.polls.flush()
+        with pytest.raises(OSError):
+            await runtime.streams.recorder.flush()
+    await proxy.restore()
+    await runtime.polls.flush()  # before the leader has written its backlog: the rows are not there yet
+    await runtime.streams.recorder.flush()
+    await dispatcher.settle_backlog()
+    await runtime.polls.flush()
+    await runtime.streams.recorder.flush()
+    logged = {(r.board_id, r.starts_at): r for r in await log_rows(direct)}
+    outage_slot = polled_at  # the slot began with the boundary the leader handled offline
+    assert logged[("bang-keo", outage_slot)].first_polled_at == polled_at
+    assert logged[("bang-song", outage_slot)].push_status == "delivered"
+    assert logged[("bang-song", outage_slot)].delivered_at == polled_at
+    assert runtime.polls.dropped == 0 and runtime.streams.recorder.dropped == 0
