@@ -318,8 +318,10 @@ class Dispatcher:
                     raise
                 self._went_offline(exc)
         self._keep_writing()
-        kept = self.backlog.add_rows(claim)
-        self.backlog.add_issued({(row.board_id, row.content_hash) for row in kept} - self._issued, plan.at)
+        self.backlog.add_rows(claim)
+        # Every row's content, even of a row the bound dropped: its board was given it, and
+        # reporting it back must never read as content displayd never issued.
+        self.backlog.add_issued({(row.board_id, row.content_hash) for row in claim} - self._issued, plan.at)
         if handled:
             self.backlog.handled(plan.at, self.name)
         return {row.key for row in claim}
