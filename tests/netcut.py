@@ -7,9 +7,12 @@ and coming back, without touching the real server.
         await proxy.cut()        # every open connection is closed; new ones are refused
         ...
         await proxy.restore()    # new connections are accepted again, on the same port
+        proxy.blackhole()        # or: bytes stop flowing, both ways, and nothing is closed
+        await proxy.restore()    # (the stalled connections are reset: their peers learn at once)
 
 Refused means refused: while cut, nothing listens on the port, so a client's connect fails
-at once (ECONNREFUSED), as it does when a database server is stopped.
+at once (ECONNREFUSED), as it does when a database server is stopped. A blackhole is a
+network that drops packets: connections open and stay open, and nothing ever answers.
 """
 
 from __future__ import annotations
@@ -31,6 +34,8 @@ class NetCut:
         self._server: asyncio.Server | None = None
         self._pipes: set[asyncio.Task[None]] = set()
         self._writers: set[asyncio.StreamWriter] = set()
+        self._flowing = asyncio.Event()
+        self._flowing.set()
 
     async def __aenter__(self) -> NetCut:
         if self.port == 0:
@@ -48,7 +53,13 @@ class NetCut:
     def is_cut(self) -> bool:
         return self._server is None
 
+    def blackhole(self) -> None:
+        self._flowing.clear()
+
     async def restore(self) -> None:
+        if not self._flowing.is_set():
+            await self.cut()  # what stalled is reset
+            self._flowing.set()
         if self._server is None:
             self._server = await asyncio.start_server(self._accept, self.host, self.port, reuse_address=True)
 
@@ -91,6 +102,7 @@ class NetCut:
     async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
             while data := await reader.read(65536):
+                await self._flowing.wait()
                 writer.write(data)
                 await writer.drain()
         except (OSError, asyncio.IncompleteReadError):

@@ -37,6 +37,7 @@ import asyncio
 import logging
 from collections import deque
 from collections.abc import Awaitable, Callable, Collection, Iterable
+from contextlib import AbstractAsyncContextManager, nullcontext
 from dataclasses import dataclass
 from datetime import datetime
 from itertools import islice
@@ -96,6 +97,7 @@ class Report:
 
 
 WriteReports = Callable[[AsyncSession, list[Report]], Awaitable[None]]
+InTime = Callable[[], AbstractAsyncContextManager[None]]
 
 
 class Backlog:
@@ -170,14 +172,16 @@ class Backlog:
     def handled(self, at: datetime, leader: str) -> None:
         self.handled_until = (at, leader)
 
-    async def write(self, sessionmaker: async_sessionmaker[AsyncSession], *, reports: WriteReports) -> int:
+    async def write(self, sessionmaker: async_sessionmaker[AsyncSession], *, reports: WriteReports,
+                    in_time: InTime = nullcontext) -> int:
         """Write everything waiting, in order (see the module's docstring); the rows written.
-        Raises what the database raised, leaving what was not written waiting. One write at a time."""
+        Raises what the database raised, leaving what was not written waiting. One write at a
+        time; each chunk's transaction within `in_time()` (a timeout)."""
         async with self._writing:
             rows = 0
             while self.rows:
                 chunk = list(islice(self.rows, store.CHUNK))
-                async with sessionmaker() as session, session.begin():
+                async with in_time(), sessionmaker() as session, session.begin():
                     await store.insert_rows(session, chunk)
                 for _ in chunk:
                     self.rows.popleft()
@@ -185,21 +189,21 @@ class Backlog:
                 self.written += len(chunk)
                 await asyncio.sleep(0)
             await self._write_dict(sessionmaker, self.issued, lambda session, items: store.note_issued(
-                session, [pair for pair, _ in items], min(at for _, at in items)))
+                session, [pair for pair, _ in items], min(at for _, at in items)), in_time)
             await self._write_dict(sessionmaker, self.outcomes, lambda session, items: store.record_results(
-                session, [outcome for _, outcome in items]))
+                session, [outcome for _, outcome in items]), in_time)
             await self._write_dict(sessionmaker, self.health, lambda session, items: store.save_health(
-                session, [row for _, row in items]))
+                session, [row for _, row in items]), in_time)
             while self.reports:
                 batch = list(islice(self.reports, store.CHUNK))
-                async with sessionmaker() as session, session.begin():
+                async with in_time(), sessionmaker() as session, session.begin():
                     await reports(session, batch)
                 for _ in batch:
                     self.reports.popleft()
                 await asyncio.sleep(0)
             handled = self.handled_until
             if handled is not None:
-                async with sessionmaker() as session, session.begin():
+                async with in_time(), sessionmaker() as session, session.begin():
                     await store.set_handled_until(session, *handled)
                 if self.handled_until is handled:
                     self.handled_until = None
@@ -207,12 +211,14 @@ class Backlog:
                 self._full = False  # the next outage logs its own `backlog_full`
             return rows
 
-    async def _write_dict(self, sessionmaker: async_sessionmaker[AsyncSession], waiting: dict[Any, Any],
-                          write: Callable[[AsyncSession, list[tuple[Any, Any]]], Awaitable[None]]) -> None:
+    @staticmethod
+    async def _write_dict(sessionmaker: async_sessionmaker[AsyncSession], waiting: dict[Any, Any],
+                          write: Callable[[AsyncSession, list[tuple[Any, Any]]], Awaitable[None]],
+                          in_time: InTime) -> None:
         """Write a dict's entries in chunks; an entry replaced meanwhile stays for the next chunk."""
         while waiting:
             chunk = list(islice(waiting.items(), store.CHUNK))
-            async with sessionmaker() as session, session.begin():
+            async with in_time(), sessionmaker() as session, session.begin():
                 await write(session, chunk)
             for key, value in chunk:
                 if waiting.get(key) is value:

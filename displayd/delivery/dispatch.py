@@ -41,7 +41,7 @@ import contextlib
 import json
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -76,6 +76,13 @@ PLAN_CHUNK = 500  # boards planned between two yields to the event loop
 MAX_SPREAD = 1.0  # seconds: the longest a sync's pushes sent ahead are spread over
 MAX_LEAD = timedelta(seconds=300)  # the longest `lead_seconds`: how far ahead a take-over looks for rows
 BACKLOG_RETRY = 2.0  # seconds between two tries to write the backlog while offline
+# The longest a claim, or the write of a boundary's outcomes, may take on PostgreSQL before the
+# database counts as unreachable: a network that drops packets never refuses or resets, and
+# without it a boundary would wait minutes for TCP to give up. Normally they take
+# milliseconds (10,000 rows: well under a second); a write that times out after all is
+# harmless: it is written again from the backlog, ON CONFLICT DO NOTHING. (Not on SQLite: a
+# local file is never unreachable, and a cancelled aiosqlite call leaves its thread running.)
+DATABASE_TIMEOUT = 5.0
 
 
 def webhook_id(key: Key, revision: int) -> str:
@@ -305,7 +312,7 @@ class Dispatcher:
         every row counts as new."""
         if not self.offline:
             try:
-                async with self.sessionmaker() as session, session.begin():
+                async with self._in_time(), self.sessionmaker() as session, session.begin():
                     inserted = await store.insert_rows(session, claim)
                     issued = {(row.board_id, row.content_hash) for row in claim if row.key in inserted} - self._issued
                     if issued:  # only content this leader has not given the board before: rarely any
@@ -325,6 +332,16 @@ class Dispatcher:
         if handled:
             self.backlog.handled(plan.at, self.name)
         return {row.key for row in claim}
+
+    @contextlib.asynccontextmanager
+    async def _in_time(self) -> AsyncIterator[None]:
+        """DATABASE_TIMEOUT on PostgreSQL (see there); no limit on SQLite."""
+        bind = self.sessionmaker.kw.get("bind")
+        if bind is not None and bind.dialect.name == "postgresql":
+            async with asyncio.timeout(DATABASE_TIMEOUT):
+                yield
+        else:
+            yield
 
     def _went_offline(self, exc: BaseException) -> None:
         if not self.offline:
@@ -358,7 +375,7 @@ class Dispatcher:
         if self.backlog.empty:
             self.offline = False
             return
-        rows = await self.backlog.write(self.sessionmaker, reports=self._write_reports)
+        rows = await self.backlog.write(self.sessionmaker, reports=self._write_reports, in_time=self._in_time)
         if self.backlog.empty and self.offline:
             self.offline = False
             log.warning("the database is back: wrote the %d rotation rows kept during the outage", rows,
@@ -511,7 +528,7 @@ class Dispatcher:
                 "latency_ms": result.latency_ms, "error": result.error})
         if not self.offline:
             try:
-                async with self.sessionmaker() as session, session.begin():
+                async with self._in_time(), self.sessionmaker() as session, session.begin():
                     await store.record_results(session, outcomes)
                     await store.save_health(session, health_rows)
                     for start in range(0, len(reports), store.CHUNK):

@@ -25,6 +25,7 @@ from displayd.db.models import BoardHealth, Rotation, SchedulerState
 from displayd.db.session import create_engine, create_sessionmaker
 from displayd.delivery import dispatch
 from displayd.delivery.dispatch import Dispatcher
+from displayd.live import recorder
 from displayd.runtime import runtime_of
 from tests.conftest import FakeClock
 from tests.delivery.boards import FakeBoards
@@ -57,6 +58,7 @@ async def app(direct: Settings, proxy: NetCut, clock: FakeClock, monkeypatch: An
     from displayd.app import create_app
 
     monkeypatch.setattr(dispatch, "BACKLOG_RETRY", 0.05)
+    monkeypatch.setattr(recorder, "FLUSH_SECONDS", 3600.0)  # the tests flush the recorders themselves
     proxied = make_url(direct.database_url).set(host=proxy.host, port=proxy.port)
     settings = direct.model_copy(update={"database_url": proxied.render_as_string(hide_password=False)})
     app = create_app(settings, clock=clock)
@@ -272,3 +274,27 @@ async def test_poll_and_stream_marks_wait_through_an_outage_for_the_leaders_back
     assert logged[("bang-song", outage_slot)].push_status == "delivered"
     assert logged[("bang-song", outage_slot)].delivered_at == polled_at
     assert runtime.polls.dropped == 0 and runtime.streams.recorder.dropped == 0
+
+
+async def test_a_database_that_stops_answering_counts_as_unreachable_after_a_timeout(
+    app: FastAPI, factory: Factory, dispatcher: Dispatcher, boards: FakeBoards, proxy: NetCut, direct: Settings,
+    clock: FakeClock, monkeypatch: Any
+) -> None:
+    """A network that drops packets neither refuses nor resets: without a limit, a boundary
+    would wait for TCP to give up. After DATABASE_TIMEOUT the slot goes out from memory."""
+    monkeypatch.setattr(dispatch, "DATABASE_TIMEOUT", 0.5)
+    await setup(factory, boards)
+    await dispatcher.sync(clock.now)
+    await dispatcher.stop()
+    proxy.blackhole()
+    clock.advance(seconds=30)
+    await asyncio.wait_for(dispatcher.sync(clock.now), 5)
+    assert dispatcher.offline
+    clock.advance(seconds=30)
+    await asyncio.wait_for(dispatcher.sync(clock.now), 0.5)  # offline: not even a try
+    await proxy.restore()
+    await settled(dispatcher)
+    await dispatcher.stop()
+    assert all(len(shows(boards, b)) == 3 == len(set(shows(boards, b))) for b in PUSH_BOARDS)
+    logged = await log_rows(direct)
+    assert len(logged) == 3 * 4 and {r.push_status for r in logged if r.board_id in PUSH_BOARDS} == {"delivered"}
