@@ -11,8 +11,10 @@ integrity incidents, the last boundary handled — waits here. `write` puts it i
 database in the order it happened, each part in chunks of `store.CHUNK`, one transaction a
 chunk, yielding between them:
 
-1. rows (`store.insert_rows`, ON CONFLICT DO NOTHING: a row anybody wrote meanwhile is kept,
-   nothing is doubled), then the content issued (`store.note_issued`);
+1. rows (`store.insert_rows`: a row anybody wrote meanwhile is kept, nothing is doubled —
+   but a `missed` row is replaced: another replica that took over these boards' shards and
+   back-filled them before this backlog was written guessed wrong; the slot was given),
+   then the content issued (`store.note_issued`);
 2. outcomes (`store.record_results`), then health (`store.save_health`), then the reports;
 3. the boundary handled (`store.set_handled_until`) last, so that a crash half way leaves the
    slots still waiting inside the window a take-over back-fills as `missed`.
@@ -182,7 +184,7 @@ class Backlog:
             while self.rows:
                 chunk = list(islice(self.rows, store.CHUNK))
                 async with in_time(), sessionmaker() as session, session.begin():
-                    await store.insert_rows(session, chunk)
+                    await store.insert_rows(session, chunk, over_missed=True)
                 for _ in chunk:
                     self.rows.popleft()
                 rows += len(chunk)

@@ -17,7 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
 
 from displayd.config import Settings
-from displayd.db.models import BoardHealth, Rotation, SchedulerState
+from displayd.db.models import BoardHealth, DailyTotal, Rotation, SchedulerState
 from displayd.db.session import create_engine, create_sessionmaker
 from displayd.delivery.backlog import Backlog, Report, unreachable
 from displayd.live import recorder
@@ -115,9 +115,10 @@ async def test_the_backlog_is_written_in_order_and_a_failed_chunk_waits_for_the_
     monkeypatch.setattr(store, "CHUNK", 2)
     engine = create_engine(settings)
     sessionmaker = create_sessionmaker(engine)
-    # A row somebody wrote meanwhile (a poll board's, say) is kept as it is.
+    # A row somebody wrote meanwhile (a poll board's, say) is kept as it is; one written
+    # `missed` by a leader that back-filled these slots too early is replaced: they were given.
     async with sessionmaker() as session, session.begin():
-        await store.insert_rows(session, [row("b", 2, "not_pushed")])
+        await store.insert_rows(session, [row("b", 2, "not_pushed"), row("b", 3, "missed")])
     backlog = Backlog()
     backlog.add_rows([row("b", n) for n in range(5)])
     backlog.add_issued([("b", "sha256:" + "a" * 64)], T0)
@@ -140,9 +141,11 @@ async def test_the_backlog_is_written_in_order_and_a_failed_chunk_waits_for_the_
         logged = list(await session.scalars(select(Rotation).order_by(Rotation.slot_index)))
         health = await session.get(BoardHealth, "b")
         state = await session.get(SchedulerState, 1)
+        totals = list(await session.scalars(select(DailyTotal)))
     await engine.dispose()
     assert [(r.slot_index, r.push_status) for r in logged] == [
         (0, "delivered"), (1, "delivered"), (2, "not_pushed"), (3, "delivered"), (4, "delivered")]
+    assert [(t.rows, t.slots, t.missed, t.delivered, t.not_pushed) for t in totals] == [(5, 5, 0, 4, 1)]
     assert health is not None and health.last_push_status == "delivered"
     assert state is not None and state.handled_until == T0 + timedelta(minutes=5) and state.leader == "leader-a"
 
@@ -188,3 +191,37 @@ async def test_failing_flushes_log_once_and_once_more_when_they_work_again(
     events = [(getattr(r, "event", None), r.getMessage()) for r in caplog.records]
     assert [e for e, _ in events] == ["record_failing", "record_resumed"]
     assert "after 5 failed tries; 7 dropped" in events[1][1]
+
+
+@pytest.mark.parametrize("backend", ["postgresql"])
+@pytest.mark.parametrize("mark", ["streamed", "polled"])
+async def test_a_row_committed_while_marks_are_written_is_never_found_unmarked(settings: Settings, mark: str) -> None:
+    """A leader writing its backlog commits a slot's row between a recorder's two statements:
+    the mark is then written (or tried again), never counted as done with the row unmarked."""
+    engine, other = create_engine(settings), create_engine(settings)
+    key = ("bang-song", 1, 5)
+    async with create_sessionmaker(engine)() as session, session.begin():
+        execute = session.execute
+        calls = 0
+
+        async def committed_in_between(*args: Any, **kwargs: Any) -> Any:
+            nonlocal calls
+            result = await execute(*args, **kwargs)
+            calls += 1
+            if calls == 1:
+                async with create_sessionmaker(other)() as writer, writer.begin():
+                    await store.insert_rows(writer, [row("bang-song", 5, "not_pushed")])
+            return result
+
+        session.execute = committed_in_between  # type: ignore[method-assign]
+        if mark == "streamed":
+            found = await store.mark_streamed(session, [store.Streamed(key, T0, 0)])
+        else:
+            found = await store.mark_polled(session, [(key, T0)])
+    async with create_sessionmaker(engine)() as session:
+        logged = await session.scalar(select(Rotation))
+    await engine.dispose()
+    await other.dispose()
+    assert logged is not None
+    marked = logged.push_status == "delivered" if mark == "streamed" else logged.first_polled_at == T0
+    assert marked and key not in found  # written, and tried again (a no-op) at the next flush
