@@ -183,8 +183,11 @@ class Backlog:
             rows = 0
             while self.rows:
                 chunk = list(islice(self.rows, store.CHUNK))
+                # One row a key per statement (ON CONFLICT DO UPDATE may not touch a row twice);
+                # a slot kept twice, which the ledgers should never allow, is written once.
+                unique = list({row.key: row for row in reversed(chunk)}.values())
                 async with in_time(), sessionmaker() as session, session.begin():
-                    await store.insert_rows(session, chunk, over_missed=True)
+                    await store.insert_rows(session, unique, over_missed=True)
                 for _ in chunk:
                     self.rows.popleft()
                 rows += len(chunk)

@@ -120,7 +120,7 @@ async def test_the_backlog_is_written_in_order_and_a_failed_chunk_waits_for_the_
     async with sessionmaker() as session, session.begin():
         await store.insert_rows(session, [row("b", 2, "not_pushed"), row("b", 3, "missed")])
     backlog = Backlog()
-    backlog.add_rows([row("b", n) for n in range(5)])
+    backlog.add_rows([row("b", n) for n in range(5)] + [row("b", 4, "skipped")])  # slot 4 twice: written once
     backlog.add_issued([("b", "sha256:" + "a" * 64)], T0)
     backlog.add_outcomes([outcome("b", n) for n in (0, 1, 3, 4)])
     backlog.add_health([{"board_id": "b", "last_push_at": T0, "last_push_status": "delivered",
@@ -134,8 +134,8 @@ async def test_the_backlog_is_written_in_order_and_a_failed_chunk_waits_for_the_
     failing = FailingOn(sessionmaker, fail_on=2)  # the second chunk of rows
     with pytest.raises(ConnectionRefusedError):
         await backlog.write(failing, reports=reports)  # type: ignore[arg-type]
-    assert [r.slot_index for r in backlog.rows] == [2, 3, 4] and backlog.waiting == 3 + 4
-    assert await backlog.write(sessionmaker, reports=reports) == 3
+    assert [r.slot_index for r in backlog.rows] == [2, 3, 4, 4] and backlog.waiting == 4 + 4
+    assert await backlog.write(sessionmaker, reports=reports) == 4
     assert backlog.empty and backlog.waiting == 0
     async with sessionmaker() as session:
         logged = list(await session.scalars(select(Rotation).order_by(Rotation.slot_index)))
