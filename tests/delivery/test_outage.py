@@ -29,6 +29,7 @@ from displayd.live import recorder
 from displayd.runtime import runtime_of
 from tests.conftest import FakeClock
 from tests.delivery.boards import FakeBoards
+from tests.delivery.test_stream import opened
 from tests.factories import Factory
 from tests.netcut import NetCut
 
@@ -237,15 +238,15 @@ async def test_a_full_backlog_drops_the_newest_with_one_log_line(
 
 
 
-async def test_poll_and_stream_marks_wait_through_an_outage_for_the_leaders_backlog(
+async def test_polls_and_streams_answer_through_an_outage_and_their_marks_wait_for_the_leaders_backlog(
     app: FastAPI, factory: Factory, dispatcher: Dispatcher, boards: FakeBoards, proxy: NetCut, direct: Settings,
     clock: FakeClock
 ) -> None:
-    """Polls answer and are noted while the database is away; the recorders' flushes fail
-    without losing what they hold, and once it is back a slot noted long ago still waits for
+    """Polls and streams answer, from memory, and are noted while the database is away; the
+    recorders' flushes fail without losing what they hold, and once it is back a slot noted long ago still waits for
     its row (MARK_PATIENCE runs from the database's return, not from the poll)."""
     poller = await setup(factory, boards)
-    await factory.board("bang-song", delivery="stream")
+    song = await factory.board("bang-song", delivery="stream")
     runtime = runtime_of(app)
     await dispatcher.sync(clock.now)
     await dispatcher.stop()
@@ -254,7 +255,10 @@ async def test_poll_and_stream_marks_wait_through_an_outage_for_the_leaders_back
     await dispatcher.sync(clock.now)  # offline: the rows wait in the leader's backlog
     assert (await factory.current(poller)).status_code == 200
     streamed = next(r.key for r in dispatcher.backlog.rows if r.board_id == "bang-song")
-    runtime.streams.recorder.sent(streamed, 0, clock.now)
+    async with opened(app, song) as stream:  # a stream opens and gets its slot from memory
+        assert stream.status == 200
+        event = await asyncio.wait_for(stream.next(), 5)
+        assert event.type == "show" and event.id == f"{streamed[0]}:{streamed[1]}:{streamed[2]}:0"
     polled_at = clock.now
     for _ in range(3):  # two minutes of failed flushes: more than MARK_PATIENCE
         clock.advance(seconds=40)
