@@ -202,10 +202,11 @@ async def test_a_take_over_after_an_outage_writes_the_backlog_first(
 
 
 async def test_a_full_backlog_drops_the_newest_with_one_log_line(
-    app: FastAPI, factory: Factory, dispatcher: Dispatcher, boards: FakeBoards, proxy: NetCut, direct: Settings,
-    clock: FakeClock, caplog: pytest.LogCaptureFixture
+    app: FastAPI, client: httpx.AsyncClient, factory: Factory, dispatcher: Dispatcher, boards: FakeBoards,
+    proxy: NetCut, direct: Settings, clock: FakeClock, caplog: pytest.LogCaptureFixture
 ) -> None:
     await setup(factory, boards)
+    runtime_of(app).scheduler = SimpleNamespace(leader=True, dispatcher=dispatcher)  # type: ignore[assignment]
     await dispatcher.sync(clock.now)
     await dispatcher.stop()
     dispatcher.backlog.limit = 10
@@ -219,6 +220,8 @@ async def test_a_full_backlog_drops_the_newest_with_one_log_line(
     assert dispatcher.backlog.waiting == 10 and dispatcher.backlog.dropped == 11
     full = [r for r in caplog.records if getattr(r, "event", None) == "backlog_full"]
     assert len(full) == 1 and "outage_backlog_rows" in full[0].getMessage()
+    assert await metric(client, "displayd_rows_dropped_total") == 11
+    assert await metric(client, "displayd_rows_waiting") == 10
     await proxy.restore()
     await dispatcher.settle_backlog()
     assert not dispatcher.offline and dispatcher.backlog.empty
