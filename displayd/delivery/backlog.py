@@ -74,7 +74,7 @@ def unreachable(exc: BaseException) -> bool:
         return True
     if isinstance(exc, (asyncpg.exceptions.ConnectionDoesNotExistError, asyncpg.exceptions.CannotConnectNowError,
                         asyncpg.exceptions.AdminShutdownError, asyncpg.exceptions.CrashShutdownError,
-                        asyncpg.exceptions.PostgresConnectionError, asyncpg.InterfaceError)):
+                        asyncpg.exceptions.PostgresConnectionError)):
         return True
     if isinstance(exc, DBAPIError):
         if exc.connection_invalidated:

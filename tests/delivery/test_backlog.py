@@ -34,6 +34,13 @@ class _Orig(Exception):
         self.sqlstate = sqlstate
 
 
+def _caused(cause: BaseException) -> Exception:
+    """A driver error wrapping `cause`, as SQLAlchemy's asyncpg adapter raises them."""
+    wrapper = Exception("wrapped")
+    wrapper.__cause__ = cause
+    return wrapper
+
+
 @pytest.mark.parametrize(("exc", "expected"), [
     (ConnectionRefusedError(111, "Connect call failed"), True),
     (ConnectionResetError(104, "Connection reset by peer"), True),
@@ -49,6 +56,8 @@ class _Orig(Exception):
     (IntegrityError("INSERT", {}, _Orig("23505")), False),
     (DBAPIError("SELECT", {}, _Orig("42P01")), False),
     (ValueError("not a database error"), False),
+    (asyncpg.InterfaceError("cannot perform operation: another operation is in progress"), False),
+    (DBAPIError("SELECT", {}, _caused(asyncpg.exceptions.ConnectionDoesNotExistError("closed"))), True),
 ])
 def test_unreachable_tells_a_lost_database_from_a_refused_statement(exc: BaseException, expected: bool) -> None:
     assert unreachable(exc) is expected
