@@ -4,7 +4,8 @@ boards between them; while the database is away they go on pushing from memory:
 
 - every push board receives every slot, on time (by the slot's start, give or take
   ON_TIME; all but the first, pushed when the board was made), and none twice;
-- polls keep answering 200 on both replicas, and no process exits;
+- polls keep answering 200 on both replicas, and no process exits; `displayd_rows_waiting`
+  shows what the leaders keep half way through, and is 0 on both once the database is back;
 - once the database is back the log is complete: a row for every slot of every board,
   the push boards' `delivered`, none `missed`, and each slot's row the one that was pushed.
 
@@ -28,6 +29,7 @@ import pytest
 from tests.conftest import fresh_database_url
 from tests.delivery.boards import FakeBoards, Received
 from tests.delivery.test_processes import log_rows, prepare, serve, setup_campaign, wait_for
+from tests.servers import Server
 
 pytestmark = pytest.mark.slow
 
@@ -83,12 +85,15 @@ async def test_sixty_seconds_without_postgresql(pg_url: str, tmp_path: Path) -> 
                 await asyncio.to_thread(cluster, "stop")
                 stopped = time.time()
                 answers: list[int] = []
+                waiting: list[float] = []
                 try:
                     while time.time() - stopped < OUTAGE:
                         for server in servers:
                             response = await http.get(f"{server.url}/api/v1/boards/bang-keo/current", headers=bearer)
                             answers.append(response.status_code)
                             assert server.process.poll() is None, "a process exited"
+                        if not waiting and time.time() - stopped > OUTAGE / 2:
+                            waiting = [await rows_waiting(http, server) for server in servers]
                         await asyncio.sleep(0.5)
                 finally:
                     await asyncio.to_thread(cluster, "start")
@@ -98,6 +103,8 @@ async def test_sixty_seconds_without_postgresql(pg_url: str, tmp_path: Path) -> 
                 await asyncio.sleep(3 * DWELL)  # the backlogs are written within seconds
                 for server in servers:
                     assert server.process.poll() is None, "a process exited"
+                assert sum(waiting) > 0, waiting  # the leaders kept what they could not write
+                assert [await rows_waiting(http, server) for server in servers] == [0, 0]  # and wrote it
         finally:
             if not pg_ready():
                 await asyncio.to_thread(cluster, "start")
@@ -127,6 +134,12 @@ async def test_sixty_seconds_without_postgresql(pg_url: str, tmp_path: Path) -> 
     polled = sorted(r.slot_index for r in rows if r.board_id == "bang-keo")
     assert polled == list(range(polled[0], polled[-1] + 1)), "the poll board's log has a gap"
     assert {r.push_status for r in rows if r.board_id == "bang-keo"} == {"not_pushed"}
+
+
+async def rows_waiting(http: httpx.AsyncClient, server: Server) -> float:
+    text = (await http.get(f"{server.url}/metrics", timeout=15)).text
+    [line] = [line for line in text.splitlines() if line.startswith("displayd_rows_waiting ")]
+    return float(line.split()[1])
 
 
 def wait_for_sync(check: Callable[[], bool], limit: float) -> None:
