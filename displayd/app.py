@@ -36,6 +36,7 @@ from displayd.catalog.endpoints import router as slogans_router
 from displayd.changes import ChangeListener
 from displayd.config import Settings
 from displayd.db.session import asyncpg_dsn, create_engine, create_sessionmaker
+from displayd.delivery.backlog import Backlog
 from displayd.delivery.dispatch import PUSH_CONCURRENCY, Dispatcher
 from displayd.delivery.leader import leadership_for
 from displayd.delivery.push import Pusher
@@ -140,7 +141,7 @@ async def _start(settings: Settings, clock: Clock, stack: contextlib.AsyncExitSt
         user_agent = f"displayd/{__version__} ({socket.gethostname()}:{os.getpid()})"
         pusher = Pusher(client, attempt_timeout=settings.push_timeout_seconds, user_agent=user_agent)
         dispatcher = Dispatcher(live=live, metrics=metrics, sessionmaker=sessionmaker, clock=clock, master=master,
-                                pusher=pusher, name="")
+                                pusher=pusher, name="", backlog=Backlog(settings.outage_backlog_rows))
         scheduler = SlotScheduler(dispatcher=dispatcher, leadership=leadership_for(settings), clock=clock,
                                   metrics=metrics, retention_days=settings.log_retention_days)
         dispatcher.name = scheduler.name

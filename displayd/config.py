@@ -131,6 +131,11 @@ class Settings(BaseSettings):
         description="Event streams (`/api/v1/boards/{id}/events`) one board may hold open at once in a process; "
         "one more gets 429. Two lets a board reconnect before displayd has noticed its old connection is gone.",
     )
+    outage_backlog_rows: int = Field(
+        2_000_000, ge=1000, le=100_000_000,
+        description="Rotation-log writes (slot rows, push outcomes) the leader keeps in memory while the database is "
+        "unreachable, to write once it is back (~340 bytes each); beyond, newer ones are dropped and counted.",
+    )
     secret_key: SecretStr | None = Field(
         None,
         description="Master secret: board push secrets are derived from it (the database keeps "

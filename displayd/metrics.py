@@ -32,6 +32,8 @@ Metric names (all prefixed `displayd_`):
 | `displayd_emergency_stop` | gauge | (1 while an emergency stop holds in this process's snapshot, else 0) |
 | `displayd_streams_open` | gauge | (board event streams open in this process) |
 | `displayd_streams_dropped_total` | counter | (streams closed: their board stopped reading; `stream_dropped` logs) |
+| `displayd_rows_waiting` | gauge | (rotation-log writes the leader keeps while the database is unreachable) |
+| `displayd_rows_dropped_total` | counter | (writes dropped: `outage_backlog_rows` were waiting; `backlog_full` logs) |
 """
 
 from __future__ import annotations
@@ -180,6 +182,13 @@ class DisplaydCollector(Collector):
         yield GaugeMetricFamily("displayd_database_offline", "1 while this process leads shards without the "
                                 "database, pushing from memory.",
                                 value=1 if leadership is not None and leadership.offline else 0)
+        backlog = None if scheduler is None else scheduler.dispatcher.backlog
+        yield GaugeMetricFamily("displayd_rows_waiting", "Rotation-log writes (rows, outcomes, reports) kept in "
+                                "memory until the unreachable database is back.",
+                                value=0 if backlog is None else backlog.waiting)
+        yield CounterMetricFamily("displayd_rows_dropped", "Rotation-log writes dropped because outage_backlog_rows "
+                                  "were already waiting (see the backlog_full log event).",
+                                  value=0 if backlog is None else backlog.dropped)
         yield GaugeMetricFamily("displayd_emergency_stop", "1 while an emergency stop holds (every board blank), "
                                 "as this process's snapshot has it.",
                                 value=0 if self.runtime.snapshot.stop is None else 1)

@@ -16,6 +16,10 @@ from displayd.config import Settings
 # How long a SQLite writer waits for another's transaction before giving up. Writes are short
 # and bounded (the largest, a 10,000-board slot, takes ~0.3 s), so waiting is always enough.
 SQLITE_BUSY_TIMEOUT_MS = 10_000
+# How long opening a PostgreSQL connection may take (asyncpg waits 60 s by default). Short,
+# because a database that went away must be noticed in seconds: the leader then pushes from
+# memory (`displayd.delivery.backlog`), and each boundary must not wait a minute to learn it.
+PG_CONNECT_TIMEOUT_SECONDS = 3.0
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -60,6 +64,7 @@ def create_engine(settings: Settings, **kwargs: Any) -> AsyncEngine:
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return engine
     kwargs.setdefault("pool_pre_ping", True)
+    kwargs.setdefault("connect_args", {"timeout": PG_CONNECT_TIMEOUT_SECONDS})
     kwargs.setdefault("pool_size", 10)
     return create_async_engine(settings.database_url, **kwargs)
 

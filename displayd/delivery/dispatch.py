@@ -24,21 +24,35 @@ STREAM_LEAD for stream boards), compared with what it was sent. Then:
 Pushes run in the background and must finish by the slot's end; their outcomes and the
 boards' health are written in one batch when they are all done. `sync` answers when it must
 run next: the earliest instant any board's content changes, or the lead before it.
+
+While the database is unreachable (`backlog.unreachable`), the dispatcher is `offline`: the
+plan is a pure function of time, so it goes on from memory. A slot's first send is pushed as
+if its row were new (the leader holds its boards; nobody can claim a slot without the
+database), the ledgers move on as after a commit, and what it could not write waits in its
+`Backlog`: rows, outcomes, health, reports, the boundary handled. Offline, a boundary does
+not touch the database at all (no timeout per boundary): a task tries to write the backlog
+every BACKLOG_RETRY seconds and, once all of it is written, the dispatcher is back online.
+A slot pushed from memory is not pushed again (its ledger knows it was sent, and its row goes
+in ON CONFLICT DO NOTHING). `take_over` and `record_missed` first write the backlog
+(`settle_backlog`): a ledger loaded from the database, or a `missed` window, must see every
+slot pushed meanwhile.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from displayd.delivery.backlog import Backlog, Report, unreachable
 from displayd.delivery.ledger import Ledger, Send, Sent
 from displayd.delivery.push import Pusher, PushRequest, PushResult
 from displayd.delivery.shards import ALL_SHARDS, PRIMARY_SHARD, shard_of
@@ -66,6 +80,14 @@ FIRST_CLAIM = 32
 PLAN_CHUNK = 500  # boards planned between two yields to the event loop
 MAX_SPREAD = 1.0  # seconds: the longest a sync's pushes sent ahead are spread over
 MAX_LEAD = timedelta(seconds=300)  # the longest `lead_seconds`: how far ahead a take-over looks for rows
+BACKLOG_RETRY = 2.0  # seconds between two tries to write the backlog while offline
+# The longest a claim, or the write of a boundary's outcomes, may take on PostgreSQL before the
+# database counts as unreachable: a network that drops packets never refuses or resets, and
+# without it a boundary would wait minutes for TCP to give up. Normally they take
+# milliseconds (10,000 rows: well under a second); a write that times out after all is
+# harmless: it is written again from the backlog, ON CONFLICT DO NOTHING. (Not on SQLite: a
+# local file is never unreachable, and a cancelled aiosqlite call leaves its thread running.)
+DATABASE_TIMEOUT = 5.0
 
 
 def webhook_id(key: Key, revision: int) -> str:
@@ -151,12 +173,16 @@ class Dispatcher:
     _prepared: _Plan | None = None
     plan_seconds: float = 0.0  # how long the last plan took: the scheduler prepares at least twice that ahead
     _generation: int = 0  # moves on every sync: a plan made before another sync is stale
+    backlog: Backlog = field(default_factory=Backlog)  # what waits for the database while it is unreachable
+    offline: bool = False  # the database was unreachable and the backlog is not all written yet
+    _writer: asyncio.Task[None] | None = None  # writes the backlog every BACKLOG_RETRY seconds while offline
 
     async def take_over(self, shards: frozenset[int] = ALL_SHARDS) -> tuple[datetime, datetime] | None:
         """Start leading `shards` (every one, by default): settle what a stopped leader left and
         load what their boards were given, and their health. With the primary shard, the
         window of slots nobody in the site gave, for `record_missed` once the present is pushed
         (only the primary's leader claims it: one replica writes the site's missed slots)."""
+        await self.settle_backlog()  # the ledgers and the window below must see the slots pushed offline
         now = self.clock()
         async with self.sessionmaker() as session, session.begin():
             stale = await store.fail_stale_pending(session, now)
@@ -200,6 +226,7 @@ class Dispatcher:
         board by board, yielding between them: a long outage is many rows, and polls and the
         next boundary must not wait for them. Slots before a board existed are not its missed
         slots."""
+        await self.settle_backlog()  # a slot pushed from memory is never written down as missed
         snapshot: Snapshot = self.live.snapshot
         rows: list[NewRow] = []
         recorded = 0
@@ -243,7 +270,10 @@ class Dispatcher:
         pushes leave as soon as they commit, then the rest, written while those are on the
         wire. So a slot starts within a few milliseconds of its boundary instead of after all
         its rows are in. (More, smaller claims were slower: each waits its turn on an event
-        loop busy with pushes, and the last boards waited for the last claim.)"""
+        loop busy with pushes, and the last boards waited for the last claim.)
+
+        A claim the database cannot be reached for (or any claim while `offline`) is kept in
+        the backlog instead, and its rows are taken as new: the boundary goes on from memory."""
         plan = self._prepared
         self._prepared = None
         now = self.clock()
@@ -267,14 +297,9 @@ class Dispatcher:
         first_push: float | None = None
         try:
             for number, claim in enumerate(claims):
-                async with self.sessionmaker() as session, session.begin():
-                    inserted = await store.insert_rows(session, claim)
-                    issued = {(row.board_id, row.content_hash) for row in claim if row.key in inserted} - self._issued
-                    if issued:  # only content this leader has not given the board before: rarely any
-                        await store.note_issued(session, issued, plan.at)
-                    if number == 0:
-                        await store.set_handled_until(session, plan.at, self.name)
-                # Committed: these boards were given their slot, even if a later claim fails
+                inserted = await self._claim(plan, claim, handled=number == 0)
+                issued = {(row.board_id, row.content_hash) for row in claim if row.key in inserted} - self._issued
+                # Committed (or kept): these boards were given their slot, even if a later claim fails
                 # (the boards of a failed claim are tried again at the next call).
                 self._issued |= issued
                 if number == 0:
@@ -291,8 +316,7 @@ class Dispatcher:
                     for _ in range(3):
                         await asyncio.sleep(0)
             if not plan.rows:
-                async with self.sessionmaker() as session, session.begin():
-                    await store.set_handled_until(session, plan.at, self.name)
+                await self._claim(plan, [], handled=True)
                 self._generation += 1
             for board_id in [b for b in self.given if b not in plan.snapshot.boards]:
                 del self.given[board_id]  # deleted boards
@@ -310,6 +334,81 @@ class Dispatcher:
                   (time.perf_counter() - planned) * 1000, sum(len(pushes) for pushes, _ in sends),
                   len(plan.revisions))
         return plan.next_at
+
+    async def _claim(self, plan: _Plan, claim: list[NewRow], *, handled: bool) -> set[Key]:
+        """Write a claim's rows (and, if `handled`, the boundary handled); the keys that were new.
+        Offline, or when the database turns out unreachable, the claim waits in the backlog and
+        every row counts as new."""
+        if not self.offline:
+            try:
+                async with self._in_time(), self.sessionmaker() as session, session.begin():
+                    inserted = await store.insert_rows(session, claim)
+                    issued = {(row.board_id, row.content_hash) for row in claim if row.key in inserted} - self._issued
+                    if issued:  # only content this leader has not given the board before: rarely any
+                        await store.note_issued(session, issued, plan.at)
+                    if handled:
+                        await store.set_handled_until(session, plan.at, self.name)
+                return inserted
+            except Exception as exc:
+                if not unreachable(exc):
+                    raise
+                self._went_offline(exc)
+        self._keep_writing()
+        self.backlog.add_rows(claim)
+        # Every row's content, even of a row the bound dropped: its board was given it, and
+        # reporting it back must never read as content displayd never issued.
+        self.backlog.add_issued({(row.board_id, row.content_hash) for row in claim} - self._issued, plan.at)
+        if handled:
+            self.backlog.handled(plan.at, self.name)
+        return {row.key for row in claim}
+
+    @contextlib.asynccontextmanager
+    async def _in_time(self) -> AsyncIterator[None]:
+        """DATABASE_TIMEOUT on PostgreSQL (see there); no limit on SQLite."""
+        bind = self.sessionmaker.kw.get("bind")
+        if bind is not None and bind.dialect.name == "postgresql":
+            async with asyncio.timeout(DATABASE_TIMEOUT):
+                yield
+        else:
+            yield
+
+    def _went_offline(self, exc: BaseException) -> None:
+        if not self.offline:
+            self.offline = True
+            log.warning("the database is unreachable (%s): pushing from memory, keeping what cannot be written",
+                        (str(exc).splitlines() or [type(exc).__name__])[0][:200],
+                        extra={"event": "database_unreachable"})
+        self._keep_writing()
+
+    def _keep_writing(self) -> None:
+        """Make sure the backlog's writer runs (it ends once the backlog is written, or at `stop`)."""
+        if self._writer is None or self._writer.done():
+            self._writer = asyncio.create_task(self._write_backlog_forever(), name="displayd-backlog")
+
+    async def _write_backlog_forever(self) -> None:
+        """Every BACKLOG_RETRY seconds, try to write the backlog; done once it is all written."""
+        while self.offline:
+            await asyncio.sleep(BACKLOG_RETRY)
+            try:
+                await self.settle_backlog()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                if not unreachable(exc):
+                    log.exception("writing the rows kept during the outage failed; trying again in %.0f s",
+                                  BACKLOG_RETRY)
+
+    async def settle_backlog(self) -> None:
+        """Write everything the backlog holds, now; back online once it is all written. Raises
+        what the database raised (the rest still waits)."""
+        if self.backlog.empty:
+            self.offline = False
+            return
+        rows = await self.backlog.write(self.sessionmaker, reports=self._write_reports, in_time=self._in_time)
+        if self.backlog.empty and self.offline:
+            self.offline = False
+            log.warning("the database is back: wrote the %d rotation rows kept during the outage", rows,
+                        extra={"event": "backlog_written", "rows": rows, "dropped": self.backlog.dropped})
 
     async def _plan(self, t: datetime) -> _Plan:
         """What every board must be sent at t. It yields to the loop every PLAN_CHUNK boards:
@@ -368,9 +467,24 @@ class Dispatcher:
                                 "board unreachable: not tried" if status == "skipped" else None))
 
     async def stop(self) -> None:
-        """Wait for deliveries under way (they end by their slots' ends)."""
+        """Wait for deliveries under way (they end by their slots' ends), then, if offline, try
+        once more to write the backlog: what still cannot be written is lost with the process,
+        and said so (event `backlog_lost`). The next boundary, if any, starts the writer again."""
         if self._deliveries:
             await asyncio.gather(*self._deliveries, return_exceptions=True)
+        writer, self._writer = self._writer, None
+        if writer is None:
+            return
+        writer.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await writer
+        try:
+            await self.settle_backlog()
+        except Exception as exc:
+            log.warning("%d rotation-log writes kept during the outage still wait for the database at stop "
+                        "(lost if the process ends): %s",
+                        self.backlog.waiting, (str(exc).splitlines() or [type(exc).__name__])[0][:200],
+                        extra={"event": "backlog_lost", "count": self.backlog.waiting})
 
     def _secret(self, board: BoardView) -> str:
         secret = self._secrets.get(board.secret_nonce)
@@ -420,11 +534,13 @@ class Dispatcher:
             log.exception("recording a slot's deliveries failed")
 
     async def _record(self, pushes: list[_Push], results: list[PushResult]) -> None:
+        """Write the pushes' outcomes, the boards' health and the reports to check, in one
+        transaction; into the backlog while offline or if the database turns out unreachable."""
         now = self.clock()
         loop_now = asyncio.get_running_loop().time()
         outcomes: list[Outcome] = []
         health_rows: list[dict[str, Any]] = []
-        suspicious: list[tuple[_Push, str]] = []
+        reports: list[Report] = []
         metrics = self.metrics
         for push, result in zip(pushes, results, strict=True):
             finished = now - timedelta(seconds=max(0.0, loop_now - result.finished_at))
@@ -435,29 +551,39 @@ class Dispatcher:
                                         finished if result.delivered else None, push.revision))
             health_rows.append(self._health_after(board_id, result, finished))
             if result.reported_hash is not None and result.reported_hash != push.sent_hash:
-                suspicious.append((push, result.reported_hash))
+                reports.append(Report(board_id, push.slot_key, now, result.reported_hash, push.sent_hash))
             metrics.pushed(delivered=result.delivered,
                            seconds=None if result.latency_ms is None else result.latency_ms / 1000)
             log.info("push %s", "delivered" if result.delivered else "failed", extra={
                 "event": "push", "board_id": board_id, "webhook_id": push.request.webhook_id,
                 "attempts": result.attempts, "http_status": result.http_status,
                 "latency_ms": result.latency_ms, "error": result.error})
-        async with self.sessionmaker() as session, session.begin():
-            await store.record_results(session, outcomes)
-            await store.save_health(session, health_rows)
-            for start in range(0, len(suspicious), store.CHUNK):
-                chunk = suspicious[start:start + store.CHUNK]
-                issued = await store.issued_among(session, {(push.request.board_id, reported)
-                                                            for push, reported in chunk})
-                incidents = [store.Incident(push.request.board_id, push.slot_key, now, "push", reported,
-                                            f"board reports {reported[:40]} after being sent "
-                                            f"{push.sent_hash or 'a blank'}")
-                             for push, reported in chunk if (push.request.board_id, reported) not in issued]
-                for incident in await store.record_incidents(session, incidents):
-                    metrics.incidents_push += 1
-                    log.error("integrity incident on %s: it shows content displayd never issued", incident.board_id,
-                              extra={"event": "integrity_incident", "board_id": incident.board_id,
-                                     "source": "push"})
+        if not self.offline:
+            try:
+                async with self._in_time(), self.sessionmaker() as session, session.begin():
+                    await store.record_results(session, outcomes)
+                    await store.save_health(session, health_rows)
+                    for start in range(0, len(reports), store.CHUNK):
+                        await self._write_reports(session, reports[start:start + store.CHUNK])
+                return
+            except Exception as exc:
+                if not unreachable(exc):
+                    raise
+                self._went_offline(exc)
+        self.backlog.add_outcomes(outcomes)
+        self.backlog.add_health(health_rows)
+        self.backlog.add_reports(reports)
+
+    async def _write_reports(self, session: AsyncSession, reports: list[Report]) -> None:
+        """Incidents for the reports (at most one chunk) naming content never issued to their board."""
+        issued = await store.issued_among(session, {(r.board_id, r.reported_hash) for r in reports})
+        incidents = [store.Incident(r.board_id, r.slot_key, r.at, "push", r.reported_hash,
+                                    f"board reports {r.reported_hash[:40]} after being sent {r.sent_hash or 'a blank'}")
+                     for r in reports if (r.board_id, r.reported_hash) not in issued]
+        for incident in await store.record_incidents(session, incidents):
+            self.metrics.incidents_push += 1
+            log.error("integrity incident on %s: it shows content displayd never issued", incident.board_id,
+                      extra={"event": "integrity_incident", "board_id": incident.board_id, "source": "push"})
 
     def _health_after(self, board_id: str, result: PushResult, at: datetime) -> dict[str, Any]:
         health = self.health.setdefault(board_id, Health())

@@ -92,16 +92,27 @@ async def campaign_zones(session: AsyncSession, campaign_ids: Collection[int]) -
     return {c: found.get(c) or zone(None) for c in campaign_ids}
 
 
-async def insert_rows(session: AsyncSession, rows: Sequence[NewRow]) -> set[Key]:
-    """Insert the rows that do not exist yet; the keys of those that were new."""
+async def insert_rows(session: AsyncSession, rows: Sequence[NewRow], *, over_missed: bool = False) -> set[Key]:
+    """Insert the rows that do not exist yet; the keys of those that were new.
+
+    `over_missed`: a row already there as `missed` is replaced too (and its key counted as
+    new). For the rows a leader kept while the database was unreachable: it gave those
+    slots, and `missed` was a guess made without knowing it (`displayd.delivery.backlog`)."""
     inserted: set[Key] = set()
     if not rows:
         return inserted
     zones = await campaign_zones(session, {r.campaign_id for r in rows})
     for chunk in _chunks(rows):
-        statement = dialect_insert(session, Rotation).on_conflict_do_nothing(
-            index_elements=["board_id", "campaign_id", "slot_index"]
-        ).returning(Rotation.board_id, Rotation.campaign_id, Rotation.slot_index)
+        statement = dialect_insert(session, Rotation)
+        keys = ["board_id", "campaign_id", "slot_index"]
+        if over_missed:
+            statement = statement.on_conflict_do_update(
+                index_elements=keys, where=Rotation.push_status == "missed",
+                set_={c: statement.excluded[c] for c in ("slogan_id", "content_hash", "starts_at", "ends_at",
+                                                          "push_status", "error", "local_day")})
+        else:
+            statement = statement.on_conflict_do_nothing(index_elements=keys)
+        statement = statement.returning(Rotation.board_id, Rotation.campaign_id, Rotation.slot_index)
         result = await session.execute(statement, [
             {"board_id": r.board_id, "campaign_id": r.campaign_id, "slot_index": r.slot_index,
              "slogan_id": r.slogan_id, "content_hash": r.content_hash, "starts_at": r.starts_at,
@@ -282,6 +293,13 @@ async def record_incidents(session: AsyncSession, incidents: Sequence[Incident])
     return new
 
 
+# `_found_first`: on PostgreSQL `mark_polled` and `mark_streamed` look for the rows before
+# they update them. Each statement sees what was committed when it began, so a row committed
+# in between (a leader writing its backlog after an outage) would, the other way round, be
+# found without having been updated, and the mark dropped. This way round it is updated and
+# not yet found: tried again the next time, a no-op. On SQLite the update comes first: it
+# takes the one write lock, so nothing is committed in between (and a read first would turn
+# a concurrent commit into SQLITE_BUSY_SNAPSHOT).
 _POLLED = (
     update(_ROTATION)
     .where(and_(_ROTATION.c.board_id == bindparam("k_board"), _ROTATION.c.campaign_id == bindparam("k_campaign"),
@@ -296,17 +314,18 @@ async def mark_polled(session: AsyncSession, marks: Sequence[tuple[Key, datetime
     found: set[Key] = set()
     postgres = _dialect(session) == "postgresql"
     for chunk in _chunks(marks):
-        if postgres:
+        keys = [k for k, _ in chunk]
+        existing = select(Rotation.board_id, Rotation.campaign_id, Rotation.slot_index).where(
+            tuple_(Rotation.board_id, Rotation.campaign_id, Rotation.slot_index).in_(keys))
+        if postgres:  # found first, then updated: see `_found_first`
+            found.update((r[0], r[1], r[2]) for r in await session.execute(existing))
             await session.execute(_PG_POLLED, {
                 "boards": [k[0] for k, _ in chunk], "campaigns": [k[1] for k, _ in chunk],
                 "slots": [k[2] for k, _ in chunk], "ats": [at for _, at in chunk]})
         else:
             await session.execute(_POLLED, [
                 {"k_board": k[0], "k_campaign": k[1], "k_slot": k[2], "at": at} for k, at in chunk])
-        keys = [k for k, _ in chunk]
-        rows = await session.execute(select(Rotation.board_id, Rotation.campaign_id, Rotation.slot_index).where(
-            tuple_(Rotation.board_id, Rotation.campaign_id, Rotation.slot_index).in_(keys)))
-        found.update((r[0], r[1], r[2]) for r in rows)
+            found.update((r[0], r[1], r[2]) for r in await session.execute(existing))
     return found
 
 
@@ -381,6 +400,10 @@ async def mark_streamed(session: AsyncSession, marks: Sequence[Streamed]) -> set
             values = {"marks": json.dumps([[m.key[0], m.key[1], m.key[2], _sqlite_time(m.at), m.revision]
                                            for m in chunk])}
             statements = (_SQLITE_STREAMED, _SQLITE_STREAMED_FOUND)
-        await session.execute(statements[0], values)
-        found.update((r[0], r[1], r[2]) for r in await session.execute(statements[1], values))
+        if postgres:  # found first, then updated: see `_found_first`
+            found.update((r[0], r[1], r[2]) for r in await session.execute(statements[1], values))
+            await session.execute(statements[0], values)
+        else:
+            await session.execute(statements[0], values)
+            found.update((r[0], r[1], r[2]) for r in await session.execute(statements[1], values))
     return found

@@ -26,6 +26,7 @@ import contextlib
 import json
 import socket
 import struct
+import time
 from dataclasses import dataclass, field
 from types import TracebackType
 
@@ -41,6 +42,7 @@ class Received:
     path: str
     headers: dict[str, str]  # names lower-cased
     body: bytes
+    at: float = 0.0  # when it was read (time.time()): whether a slot arrived on time
 
 
 @dataclass(frozen=True)
@@ -193,7 +195,7 @@ async def _read_request(reader: asyncio.StreamReader) -> Received | None:
         name, _, value = header.decode("latin-1").partition(":")
         headers[name.strip().lower()] = value.strip()
     body = await reader.readexactly(int(headers.get("content-length", "0")))
-    return Received(method, path, headers, body)
+    return Received(method, path, headers, body, time.time())
 
 
 async def _answer(writer: asyncio.StreamWriter, status: int, body: bytes = b"",
