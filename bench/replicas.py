@@ -263,6 +263,11 @@ def replicas(run: Run, args: argparse.Namespace) -> int:
           f"{len(boards.late_ms)} late (p50 {ms(boards.late_ms, 0.5)} ms, p99 {ms(boards.late_ms, 0.99)} ms, "
           f"max {ms(boards.late_ms, 1.0)} ms); {boards.revisions} later revisions; {len(seen)} pushes received "
           f"over the run", flush=True)
+    strangers = sum(1 for record in seen if sender(both, record) == "other")
+    if strangers:
+        print(f"  warning: {strangers} pushes carried neither replica's pid in their user-agent (the shares count "
+              f"them as neither's), e.g. {next(r.get('user_agent') for r in seen if sender(both, r) == 'other')!r}",
+              flush=True)
     print(f"  rotation log: {len(rows)} rows of {boards.expected}, {logged} delivered by their start; "
           f"statuses {statuses}", flush=True)
     for displayd in pair:
