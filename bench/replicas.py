@@ -98,12 +98,25 @@ def sender(replicas: list[Replica], record: dict[str, Any]) -> str:
     return next((r.name for r in replicas if r.sent(record.get("user_agent", ""))), "other")
 
 
+@dataclass
+class Killed:
+    """The replicas, which one was killed when, and what their /metrics said."""
+
+    both: list[Replica]
+    victim: Replica
+    survivor: Replica
+    at: float  # time.time() just before the SIGKILL
+    led_again: float | None  # seconds until the survivor's /metrics said it led everything
+    before: list[dict[str, float]]  # /metrics of each replica just before the kill
+    after: dict[str, float]  # the survivor's at the end
+
+
 def leading(values: dict[str, float]) -> str:
     """What a replica's /metrics says of its leading and pushing."""
-    shards = metric(values, "displayd_shards_led")
+    leader, shards = metric(values, "displayd_scheduler_leader"), metric(values, "displayd_shards_led")
     pushed = {outcome: int(values.get(f'displayd_pushes_total{{outcome="{outcome}"}}', 0))
               for outcome in ("delivered", "failed")}
-    return (f"scheduler_leader {metric(values, 'displayd_scheduler_leader')}"
+    return (f"scheduler_leader {'-' if leader is None else f'{leader:.0f}'}"
             + ("" if shards is None else f", shards_led {shards:.0f}")
             + f", pushes delivered {pushed['delivered']}, failed {pushed['failed']}")
 
@@ -125,7 +138,7 @@ def watch_survivor(survivor: Replica, killed: float, until: datetime, gauge: tup
         survivor.displayd.serving.check_alive()
         if gauge is not None and led_again is None:
             try:
-                value = metric(read_metrics(survivor.base), gauge[0])
+                value = metric(read_metrics(survivor.base, timeout=METRICS_EVERY * 4), gauge[0])
             except httpx.HTTPError:
                 value = None
             if value is not None and value >= gauge[1] > 0:
@@ -249,16 +262,23 @@ def replicas(run: Run, args: argparse.Namespace) -> int:
     after = read_metrics(survivor.base)
     survivor.displayd.stop()
     run.procs.finish(receiver_child)
+    report(args, Killed(both, victim, survivor, killed, led_again, before, after), ids, starts, seen, rows)
+    return 0
 
+
+def report(args: argparse.Namespace, k: Killed, ids: list[str], starts: list[datetime], seen: list[dict[str, Any]],
+           rows: list[tuple[str, datetime, datetime | None]]) -> None:
+    """Print what the boards, the rotation log, the /metrics and the logs say, then the four summary lines."""
+    both, victim, survivor, killed = k.both, k.victim, k.survivor, k.at
     boards = at_boards(seen, ids, starts, args.lead)
     shares = shares_before(seen, both, ids, {iso(s) for s in starts}, killed)
     resumed = first_pushes_after(seen, survivor, ids, killed)
     duplicates = repeated(seen)
     logged, statuses = in_log(rows)
     print(*per_slot(boards.firsts, both, boards.per_slot, starts, args.lead, killed, args.boards), sep="\n")
-    for replica, values in zip(both, before, strict=True):
+    for replica, values in zip(both, k.before, strict=True):
         print(f"  /metrics of {replica.name} just before the kill: {leading(values)}", flush=True)
-    print(f"  /metrics of {survivor.name} at the end: {leading(after)}", flush=True)
+    print(f"  /metrics of {survivor.name} at the end: {leading(k.after)}", flush=True)
     print(f"  at the boards: {boards.on_time} of {boards.expected} on time, {boards.arrived} arrived, "
           f"{len(boards.late_ms)} late (p50 {ms(boards.late_ms, 0.5)} ms, p99 {ms(boards.late_ms, 0.99)} ms, "
           f"max {ms(boards.late_ms, 1.0)} ms); {boards.revisions} later revisions; {len(seen)} pushes received "
@@ -270,7 +290,7 @@ def replicas(run: Run, args: argparse.Namespace) -> int:
               flush=True)
     print(f"  rotation log: {len(rows)} rows of {boards.expected}, {logged} delivered by their start; "
           f"statuses {statuses}", flush=True)
-    for displayd in pair:
+    for displayd in (r.displayd for r in both):
         problems = displayd.logged_problems()
         if problems:
             print(f"  {displayd.name} logged {len(problems)} warning/error lines (with tracebacks); the first ones:",
@@ -284,7 +304,7 @@ def replicas(run: Run, args: argparse.Namespace) -> int:
     victim_boards = {r["board"] for r in seen if r["arrival"] < killed and victim.sent(r.get("user_agent", ""))}
     victims = [t for board, t in resumed.items() if board in victim_boards]
     every = max(resumed.values()) if len(resumed) == len(ids) else math.inf
-    said = "-" if led_again is None else f"{led_again:.1f} s"
+    said = "-" if k.led_again is None else f"{k.led_again:.1f} s"
     share = boards.on_time / boards.expected
     print(f"replicas shares before the kill: {each} ({shares.counted} pushes; target {100 * SHARE[0]:.0f}–"
           f"{100 * SHARE[1]:.0f} % each: {verdict(balanced)})")
@@ -299,7 +319,6 @@ def replicas(run: Run, args: argparse.Namespace) -> int:
     print(f"replicas duplicates: {duplicates} pushes of a (board, campaign, slot, revision) received before, "
           f"over the run (target 0: {verdict(duplicates == 0)}) ({args.boards} boards, lead {args.lead} s, "
           f"dwell {args.dwell} s, {args.slots} slots, kill at +{args.kill_at:.1f} s, postgresql)")
-    return 0
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -26,9 +26,9 @@ def parse_iso(value: str) -> datetime:
     return datetime.fromisoformat(value.replace("Z", "+00:00"))
 
 
-def read_metrics(base: str) -> dict[str, float]:
+def read_metrics(base: str, *, timeout: float = 30.0) -> dict[str, float]:
     """`GET /metrics` (the Prometheus text format): each sample's value by its name with its labels."""
-    response = httpx.get(f"{base}/metrics", timeout=30)
+    response = httpx.get(f"{base}/metrics", timeout=timeout)
     response.raise_for_status()
     values: dict[str, float] = {}
     for line in response.text.splitlines():
