@@ -25,7 +25,8 @@ How: loopback only, free ports, a temporary directory, for each scenario a scrat
 (a SQLite file, or with `--database-url` one created beside that PostgreSQL database and
 dropped at the end): `displayd db upgrade`, an admin key, the section IV slogans. The boards
 are created with displayd's board service while displayd is stopped (bench/harness/boards.py),
-their `lead_seconds` set in the database by one UPDATE (the same column the API's field sets).
+their `lead_seconds` set in the database by one UPDATE (the same column the API's field sets;
+bench/harness/recorded.py).
 The fake boards: one `recording` receiver in a process of its own (bench/harness/receiver.py),
 200 to every POST /<board_id>, each arrival's time.time(), webhook-id and `slot.starts_at` kept.
 `displayd serve` is started, a campaign of every approved slogan on every board created through
@@ -44,26 +45,21 @@ Run: `.venv/bin/python bench/ontime.py [--scenario A,B] [--boards N] [--lead S] 
 from __future__ import annotations
 
 import argparse
-import asyncio
-import contextlib
-import math
-import resource
 import shutil
 import sys
-from collections import Counter
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this checkout's displayd and bench.harness
 
-from bench.harness.api import admin_client, create_campaign, iso, parse_iso
-from bench.harness.boards import board_ids, create_boards
+from bench.harness.api import admin_client, create_campaign, iso
 from bench.harness.databases import postgresql_url, scratch_database
 from bench.harness.deployment import Displayd, isolate_environment
-from bench.harness.figures import percentile, verdict
-from bench.harness.receiver import records, start_receiver, wait_received
+from bench.harness.figures import ms, verdict
+from bench.harness.processes import raise_open_files
+from bench.harness.receiver import records, wait_received
+from bench.harness.recorded import at_boards, in_log, lead_boards, measured_slots
 from bench.harness.running import Run, parse_args, run_bench
 
 TARGET = 0.999
@@ -82,98 +78,6 @@ SCENARIOS = {"A": Scenario(boards=1000, lead=2, dwell=5, slots=20),
 QUICK = {"scenario": "A", "boards": 200, "slots": 5}
 
 
-def set_lead(displayd: Displayd, seconds: int) -> None:
-    """Every board's `lead_seconds`, straight in the database (displayd stopped; it reads boards at start)."""
-    from sqlalchemy import update
-
-    from displayd.db.models import Board
-    from displayd.db.session import create_engine
-
-    async def work() -> None:
-        engine = create_engine(displayd.settings())
-        try:
-            async with engine.begin() as connection:
-                await connection.execute(update(Board).values(lead_seconds=seconds))
-        finally:
-            await engine.dispose()
-
-    asyncio.run(work())
-
-
-def raise_open_files() -> None:
-    """The soft open-file limit up to the hard one, for this process and the children: displayd's pushes
-    hold up to 4,096 connections, and the receiver as many (a shell's default soft limit is often 1,024)."""
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if hard == resource.RLIM_INFINITY or hard > soft:
-        with contextlib.suppress(ValueError, OSError):
-            resource.setrlimit(resource.RLIMIT_NOFILE, (hard if hard != resource.RLIM_INFINITY else 1 << 16, hard))
-    soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
-    if soft < 2 * 4096 + 512:
-        print(f"warning: the open-file limit is {soft}; with thousands of boards the receiver may run out "
-              f"(raise the hard limit: ulimit -Hn)", file=sys.stderr, flush=True)
-
-
-def measured_slots(campaign_start: datetime, sc: Scenario, after: datetime) -> list[datetime]:
-    """The first `sc.slots` slot starts whose send instant (start − lead) is more than 0.5 s after `after`."""
-    first = after + timedelta(seconds=sc.lead + 0.5)
-    k = math.ceil((first - campaign_start).total_seconds() / sc.dwell)
-    return [campaign_start + timedelta(seconds=(k + i) * sc.dwell) for i in range(sc.slots)]
-
-
-def ms(values: list[float], q: float) -> str:
-    """The `q` percentile in whole ms (1.0: the largest), or "-" when there are none."""
-    return "-" if not values else f"{percentile(values, q):.0f}"
-
-
-# ------------------------------------------------------------------ the figures
-
-@dataclass
-class AtBoards:
-    expected: int
-    on_time: int
-    arrived: int
-    duplicates: int  # pushes whose webhook-id had been received before
-    revisions: int  # pushes of a revision > 0 of a measured slot (none expected: nothing changes)
-    late_ms: list[float]
-    early_ms: list[float]  # starts_at − arrival of the pairs on time
-    per_slot: list[tuple[str, float, float]]  # (starts_at, first, last arrival − (starts_at − lead)) in ms
-
-
-def at_boards(seen: list[dict[str, Any]], ids: list[str], starts: list[datetime], lead: int) -> AtBoards:
-    """What the receiver saw of the slots `starts` on the boards `ids` (records of bench/harness/receiver.py)."""
-    wanted = {iso(s): s.timestamp() for s in starts}
-    boards = set(ids)
-    first: dict[tuple[str, str], float] = {}
-    ids_seen: Counter[str] = Counter()
-    spans: dict[str, list[float]] = {}
-    revisions = 0
-    for record in seen:
-        if record.get("type") not in ("show", "blank") or not record.get("starts_at"):
-            continue
-        key = iso(parse_iso(record["starts_at"]))
-        if key not in wanted or record["board"] not in boards:
-            continue
-        ids_seen[record["webhook_id"]] += 1
-        if not record["webhook_id"].endswith(":0"):
-            revisions += 1
-            continue
-        if ids_seen[record["webhook_id"]] == 1 and record["type"] == "show":
-            first.setdefault((record["board"], key), record["arrival"])
-            spans.setdefault(key, []).append((record["arrival"] - wanted[key] + lead) * 1000)
-    late = [(t - wanted[k]) * 1000 for (_, k), t in first.items() if t > wanted[k]]
-    early = [(wanted[k] - t) * 1000 for (_, k), t in first.items() if t <= wanted[k]]
-    per_slot = [(k, min(spans[k]), max(spans[k])) for k in sorted(spans)]
-    return AtBoards(len(ids) * len(starts), len(early), len(first), sum(n - 1 for n in ids_seen.values()),
-                    revisions, late, early, per_slot)
-
-
-def in_log(rows: list[tuple[str, datetime, datetime | None]]) -> tuple[int, dict[str, int]]:
-    """(rows delivered by their slot's start, rows by status)."""
-    statuses = Counter(status for status, _, _ in rows)
-    on_time = sum(1 for _, starts_at, delivered_at in rows if delivered_at is not None and delivered_at <= starts_at)
-    return on_time, dict(statuses)
-
-
 # ------------------------------------------------------------------ one scenario
 
 def scenario(run: Run, args: argparse.Namespace, name: str, sc: Scenario) -> str:
@@ -188,10 +92,7 @@ def scenario(run: Run, args: argparse.Namespace, name: str, sc: Scenario) -> str
         run.stack.callback(lambda: displayd.log_path.exists() and shutil.copyfile(
             displayd.log_path, args.keep_log / f"displayd-{name}.log"))
     admin_key = displayd.prepare()
-    receiver_child, receiver = start_receiver(sub, "recording", name="receiver")
-    ids = board_ids(0, sc.boards)
-    _, took = create_boards(displayd.settings(), ids, delivery="push", endpoint=lambda b: f"{receiver}/{b}")
-    set_lead(displayd, sc.lead)
+    receiver_child, receiver, ids, took = lead_boards(sub, displayd, count=sc.boards, lead=sc.lead)
     print(f"{name}: created {sc.boards} push boards with lead_seconds {sc.lead} in {took:.1f} s (service layer)",
           flush=True)
 
@@ -201,7 +102,7 @@ def scenario(run: Run, args: argparse.Namespace, name: str, sc: Scenario) -> str
         create_campaign(client, name=f"bench ontime {name}", starts_at=campaign_start,
                         ends_at=campaign_start + timedelta(days=1), dwell_seconds=sc.dwell, targets={"all": True})
     waited = wait_received(receiver, sc.boards, sender=displayd.serving, timeout=120)
-    starts = measured_slots(campaign_start, sc, datetime.now(UTC))
+    starts = measured_slots(campaign_start, dwell=sc.dwell, lead=sc.lead, count=sc.slots, after=datetime.now(UTC))
     print(f"{name}: the current slot reached every board {waited:.1f} s after the campaign was created; measuring "
           f"{sc.slots} slots of {sc.dwell} s, {iso(starts[0])} .. {iso(starts[-1])}, {displayd.kind}", flush=True)
     displayd.wait_until(starts[-1] + timedelta(seconds=sc.dwell + 1))  # the last slot has ended

@@ -1,8 +1,10 @@
-"""displayd's HTTP API as the benchmarks use it: timestamps, slogans, a campaign.
+"""displayd's HTTP API as the benchmarks use it: timestamps, slogans, a campaign, /metrics.
 
     with admin_client(base, admin_key) as client:
         create_campaign(client, name="bench", starts_at=start, ends_at=start + timedelta(days=1),
                         dwell_seconds=5, targets={"all": True})
+    values = read_metrics(base)               # {'displayd_pushes_total{outcome="delivered"}': 20.0, …}
+    metric(values, "displayd_pushes_total")   # 20.0: every series of that name, summed
 """
 
 from __future__ import annotations
@@ -22,6 +24,24 @@ def iso(t: datetime) -> str:
 
 def parse_iso(value: str) -> datetime:
     return datetime.fromisoformat(value.replace("Z", "+00:00"))
+
+
+def read_metrics(base: str, *, timeout: float = 30.0) -> dict[str, float]:
+    """`GET /metrics` (the Prometheus text format): each sample's value by its name with its labels."""
+    response = httpx.get(f"{base}/metrics", timeout=timeout)
+    response.raise_for_status()
+    values: dict[str, float] = {}
+    for line in response.text.splitlines():
+        if line and not line.startswith("#"):
+            series, _, value = line.rpartition(" ")
+            values[series] = float(value)
+    return values
+
+
+def metric(values: dict[str, float], name: str) -> float | None:
+    """The sum of every series of metric `name` in `values` (of read_metrics), or None when it has none."""
+    found = [v for series, v in values.items() if series == name or series.startswith(name + "{")]
+    return sum(found) if found else None
 
 
 def admin_client(base: str, admin_key: str) -> httpx.Client:

@@ -7,6 +7,9 @@
         ...
         displayd.stop()
 
+Several on one database (replicas of a site) each need a `name` of their own, which names their
+log and their process; `kill()` ends one with `kill -9`, and `wait_until(t, a, b)` watches them all.
+
 The process gets only the settings given here (the caller's DISPLAYD_* variables and the
 repository's config file are left out), boards on loopback allowed, and this checkout's code.
 `settings()` is the same configuration for work done in this process (creating boards fast,
@@ -45,13 +48,15 @@ def isolate_environment() -> None:
 class Displayd:
     """displayd on `database_url`: the command line, and at most one `serve` process at a time."""
 
-    def __init__(self, run: Run, database_url: str, *, log_level: str = "WARNING",
+    def __init__(self, run: Run, database_url: str, *, name: str = "displayd", log_level: str = "WARNING",
                  overrides: Mapping[str, str] | None = None) -> None:
-        """`overrides`: more settings of the served process and the CLI, by field name
-        (`{"push_timeout_seconds": "2"}`); `settings()` carries only the database, key and networks."""
+        """`name`: the process' and its log's (`<name>.log`); `overrides`: more settings of the served process
+        and the CLI, by field name (`{"push_timeout_seconds": "2"}`); `settings()` carries only the database,
+        key and networks."""
         self.run = run
+        self.name = name
         self.database_url = database_url
-        self.log_path = run.workdir / "displayd.log"
+        self.log_path = run.workdir / f"{name}.log"
         self.child: Child | None = None
         inherited = {k: v for k, v in python_env().items() if not k.startswith("DISPLAYD_")}
         self.env = inherited | {
@@ -85,12 +90,12 @@ class Displayd:
         print(self.cli("slogans", "import", str(slogans)).strip(), flush=True)
         return admin_key
 
-    def serve(self, *, name: str = "displayd", cpus: set[int] | None = None, timeout: float = 120.0) -> str:
+    def serve(self, *, name: str | None = None, cpus: set[int] | None = None, timeout: float = 120.0) -> str:
         """Start `displayd serve` on a free loopback port and wait for /readyz; its base URL."""
         if self.child is not None:
             raise BenchError("displayd is already serving")
         port = free_port()
-        self.child = self.run.procs.start(name, [sys.executable, "-c", CLI, "serve", "--host", LOOPBACK,
+        self.child = self.run.procs.start(name or self.name, [sys.executable, "-c", CLI, "serve", "--host", LOOPBACK,
                                                  "--port", str(port)],
                                           env=self.env, cwd=self.run.workdir, log_path=self.log_path, cpus=cpus)
         base = f"http://{LOOPBACK}:{port}"
@@ -108,11 +113,15 @@ class Displayd:
             self.run.procs.finish(self.child)
             self.child = None
 
+    def kill(self) -> None:
+        """`kill -9` the served process: no shutdown, no goodbye to the database (a replica that dies)."""
+        if self.child is not None:
+            self.run.procs.kill(self.child)
+            self.child = None
+
     def wait_until(self, t: datetime) -> None:
         """Sleep until wall-clock time `t`; BenchError as soon as the served process exits."""
-        while (left := (t - datetime.now(UTC)).total_seconds()) > 0:
-            self.serving.check_alive()
-            time.sleep(min(left, 1.0))
+        wait_until(t, self)
 
     def logged_problems(self, levels: Sequence[str] = ("WARNING", "ERROR", "CRITICAL")) -> list[str]:
         """Entries of the log at `levels`, each with its traceback lines."""
@@ -148,3 +157,11 @@ class Displayd:
                 await engine.dispose()
 
         return asyncio.run(read())
+
+
+def wait_until(t: datetime, *serving: Displayd) -> None:
+    """Sleep until wall-clock time `t`; BenchError as soon as one of the `serving` processes exits."""
+    while (left := (t - datetime.now(UTC)).total_seconds()) > 0:
+        for displayd in serving:
+            displayd.serving.check_alive()
+        time.sleep(min(left, 1.0))

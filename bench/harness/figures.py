@@ -1,6 +1,7 @@
 """Turning timings into the figures the benchmarks print: percentiles, ratios, medians of rounds, verdicts.
 
     percentile([0.1, 0.2, 0.3], 0.99)       # 0.3: nearest rank, a value that was measured
+    ms([12.3, 40.1], 0.5)                   # "12": a percentile of ms as printed, "-" when there are none
     ratio(ours, bare)                       # nan, not an exception, when the baseline is 0 or missing
     verdict(ratio >= 0.60)                  # "met" | "MISSED"
 
@@ -26,6 +27,11 @@ def percentile(values: Sequence[float], share: float) -> float:
         return NAN
     ordered = sorted(values)
     return ordered[min(len(ordered), max(1, math.ceil(len(ordered) * share))) - 1]
+
+
+def ms(values: Sequence[float], share: float) -> str:
+    """The `share` percentile of values in ms, as whole ms (1.0: the largest), or "-" when there are none."""
+    return "-" if not values else f"{percentile(values, share):.0f}"
 
 
 def ratio(numerator: float | None, denominator: float | None) -> float:

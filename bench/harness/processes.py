@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import resource
 import signal
 import socket
 import subprocess
@@ -110,6 +111,15 @@ class Processes:
         with contextlib.suppress(subprocess.TimeoutExpired):
             process.wait(grace)
 
+    def kill(self, child: Child) -> None:
+        """`kill -9` one child (its whole process group), with no warning, and forget it."""
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(child.process.pid, signal.SIGKILL)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            child.process.wait(10)
+        if child in self.children:
+            self.children.remove(child)
+
     def finish(self, child: Child) -> None:
         """Stop one child now and forget it."""
         self.stop(child)
@@ -140,6 +150,20 @@ def wait_ready(child: Child, url: str, timeout: float = 30.0, status: int = 200)
             last = repr(exc)
         time.sleep(0.1)
     raise BenchError(f"{child.name} not ready at {url} after {timeout:.0f} s ({last}):\n{child.log_tail()}")
+
+
+def raise_open_files(wanted: int = 2 * 4096 + 512) -> None:
+    """The soft open-file limit up to the hard one, for this process and the children it starts (a shell's
+    default soft limit is often 1,024): displayd's pushes hold up to 4,096 connections, and the receiver as
+    many. A warning when the limit stays below `wanted`."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard == resource.RLIM_INFINITY or hard > soft:
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard if hard != resource.RLIM_INFINITY else 1 << 16, hard))
+    soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    if soft < wanted:
+        print(f"warning: the open-file limit is {soft}; with thousands of boards the receiver may run out "
+              f"(raise the hard limit: ulimit -Hn)", file=sys.stderr, flush=True)
 
 
 def cpu_split(enabled: bool) -> tuple[set[int] | None, set[int] | None]:

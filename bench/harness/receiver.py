@@ -11,8 +11,10 @@
   the request and never answers; `drip` sends a status line and headers, then one body byte a
   second; `reset` answers with a TCP RST (SO_LINGER 0); `error500` answers 500. Always closes.
 - `recording` answers 200 to every POST and keeps the arrival time (`time.time()` when the
-  request's last bytes were read), the path, the webhook-id and the body; `GET /dump` returns
-  them as JSON lines, with the document's `type`, `slot.starts_at` and `slot.index`.
+  request's last bytes were read), the path, the webhook-id, the user-agent and the body;
+  `GET /dump` returns them as JSON lines, with the document's `type`, `slot.starts_at` and
+  `slot.index`; `GET /senders?since=<time.time()>` counts the pushes that arrived since then by
+  user-agent (which displayd process sent them: its pid is in the header), without the dump.
 
 Every behaviour answers `GET /stats` with its counters as JSON (the readiness check too). The
 server runs on uvloop when it is installed, in its own process so it shares no event loop or
@@ -34,6 +36,7 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, cast
+from urllib.parse import parse_qs, urlsplit
 
 import httpx
 
@@ -187,6 +190,9 @@ class RecordingBoards(Boards):
         if request.method == "GET" and request.path == "/dump":
             connection.send(_answer("200 OK", self.dump(), close=False, kind=b"application/x-ndjson"), close=False)
             return
+        if request.method == "GET" and urlsplit(request.path).path == "/senders":
+            connection.send(_answer("200 OK", self.senders(request.path), close=False), close=False)
+            return
         if request.method == "POST":
             self.records.append(request)
             self.stats["received"] += 1
@@ -202,8 +208,14 @@ class RecordingBoards(Boards):
             slot = document.get("slot") or {}
             lines.append(json.dumps({"arrival": record.arrival, "board": record.path.lstrip("/"),
                                      "webhook_id": record.headers.get("webhook-id", ""), "type": document.get("type"),
+                                     "user_agent": record.headers.get("user-agent", ""),
                                      "starts_at": slot.get("starts_at"), "slot_index": slot.get("index")}))
         return "".join(line + "\n" for line in lines).encode()
+
+    def senders(self, path: str) -> bytes:
+        since = float(parse_qs(urlsplit(path).query).get("since", ["0"])[0])
+        counts = Counter(r.headers.get("user-agent", "") for r in self.records if r.arrival >= since)
+        return json.dumps(counts).encode()
 
 
 async def serve(boards: Boards, port: int) -> None:
@@ -249,6 +261,13 @@ def records(base: str) -> list[dict[str, Any]]:
     response = httpx.get(f"{base}/dump", timeout=60)
     response.raise_for_status()
     return [json.loads(line) for line in response.text.splitlines() if line]
+
+
+def senders(base: str, since: float = 0.0) -> dict[str, int]:
+    """Pushes the recording boards at `base` received at or after `since` (time.time()), by user-agent."""
+    response = httpx.get(f"{base}/senders", params={"since": repr(since)}, timeout=30)
+    response.raise_for_status()
+    return {str(agent): int(count) for agent, count in response.json().items()}
 
 
 def main() -> None:
