@@ -192,11 +192,14 @@ class Dispatcher:
             if PRIMARY_SHARD in shards:
                 since = await store.claim_missed_window(session, not_before=now - MISSED_WINDOW)
         slots: dict[str, dict[Key, Sent]] = {}
-        for row in current:  # a slot revised before is re-sent as it stands now (`Sent.shown` None)
+        # A slot revised before, or whose push is still `pending` (its leader died mid-fan-out:
+        # the board may never have had it), is re-sent as it stands now (`Sent.shown` None), as
+        # its next revision: a board that did get it keeps the one it has.
+        for row in current:
             if shard_of(row.board_id) in shards:
                 slots.setdefault(row.board_id, {})[(row.board_id, row.campaign_id, row.slot_index)] = Sent(
                     row.starts_at, row.ends_at, row.content_hash, row.revisions,
-                    True if row.revisions == 0 else None)
+                    True if row.revisions == 0 and row.push_status != "pending" else None)
         for board_id in [b for b in self.given if shard_of(b) in shards]:
             del self.given[board_id]  # what another leader sent them since is in the rows
         self.given.update({board_id: Ledger(held, blank=not any(s.starts_at <= now for s in held.values()))

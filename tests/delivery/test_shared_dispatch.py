@@ -6,6 +6,9 @@ database (a proxy the test cuts)."""
 
 from __future__ import annotations
 
+import asyncio
+import copy
+import json
 from collections import Counter
 from collections.abc import AsyncIterator
 
@@ -16,6 +19,7 @@ from fastapi import FastAPI
 from displayd.config import Settings
 from displayd.db.models import SchedulerState
 from displayd.delivery.dispatch import Dispatcher
+from displayd.delivery.push import PushRequest, PushResult
 from displayd.delivery.leader import Change, PostgresLeadership
 from displayd.delivery.scheduler import BOUNDARY_JOB, SlotScheduler
 from displayd.delivery.shards import ALL_SHARDS, shard_of
@@ -77,6 +81,40 @@ async def test_two_dispatchers_with_disjoint_shards_push_every_board_once(
     assert [len(boards.received(b)) for b in BOARDS] == [2] * len(BOARDS)
     logged = Counter((r.board_id, r.slot_index) for r in await rows(settings))
     assert len(logged) == 2 * len(BOARDS) and set(logged.values()) == {1}
+
+
+async def test_a_slot_a_dead_leader_left_pending_is_sent_again_by_the_one_taking_over(
+        factory: Factory, dispatcher: Dispatcher, boards: FakeBoards, clock: FakeClock, settings: Settings) -> None:
+    """Killed mid-fan-out, a leader leaves rows `pending` whose pushes never left: the replica
+    taking its shards over sends those slots again, as their next revision, in time."""
+    await push_boards(factory, boards)
+    dead = leading(another_leader(dispatcher))
+    await dead.take_over(ALL_SHARDS)
+    gone: list[str] = []
+
+    async def never_sent(requests: list[PushRequest], **_: object) -> list[PushResult]:
+        gone.extend(r.board_id for r in requests)
+        await asyncio.Event().wait()  # the process dies before anything leaves
+        raise AssertionError("unreachable")
+
+    dead.pusher = copy.copy(dead.pusher)
+    dead.pusher.push_all = never_sent  # type: ignore[method-assign]
+    await dead.sync(clock.now)  # its rows are claimed, `pending`
+    await asyncio.sleep(0.05)
+    for task in list(dead._deliveries):  # ... and it is killed
+        task.cancel()
+    assert sorted(gone) == BOARDS and not any(boards.received(b) for b in BOARDS)
+    assert {r.push_status for r in await rows(settings)} == {"pending"}
+
+    survivor = leading(dispatcher)
+    await survivor.take_over(ALL_SHARDS)
+    await survivor.sync(clock.now)
+    await survivor.stop()
+    for board_id in BOARDS:
+        [received] = boards.received(board_id)
+        document = json.loads(received.body)
+        assert (document["type"], document["revision"]) == ("show", 1)
+    assert {(r.push_status, r.revisions) for r in await rows(settings)} == {("delivered", 1)}
 
 
 async def test_two_leaders_of_one_shard_at_once_still_push_each_slot_once(
