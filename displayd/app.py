@@ -121,6 +121,7 @@ async def _start(settings: Settings, clock: Clock, stack: contextlib.AsyncExitSt
         live=live, polls=PollRecorder(sessionmaker, clock), streams=streams)
     runtime.registry = metrics_registry(runtime)
     await live.refresh()
+    stack.callback(live.close)
     stack.push_async_callback(_quietly, runtime.polls.flush)
     stack.push_async_callback(_quietly, streams.recorder.flush)
     stack.push_async_callback(_quietly, key_cache.flush)

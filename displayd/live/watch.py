@@ -41,6 +41,7 @@ class Live:
         self._lock = asyncio.Lock()
         self._frozen_at = -GC_FREEZE_EVERY
         self._collecting: asyncio.TimerHandle | None = None
+        self._closed = False
 
     async def refresh(self) -> None:
         async with self._lock:
@@ -49,6 +50,8 @@ class Live:
             async with self.sessionmaker() as session:
                 self.snapshot = await snapshots.load(session, on_error=self._count_plan_error,
                                                      previous=self.snapshot)
+            if self._frozen_at < 0:  # the first snapshot, as the process starts: nobody waits yet
+                self._collect()
         for listener in self.listeners:
             await listener()
         self._collect_later()
@@ -60,11 +63,19 @@ class Live:
         collection costs tens to hundreds of milliseconds with thousands of open streams, so a
         burst of changes pays it at most once every GC_FREEZE_EVERY seconds, and never on a
         change's way to the boards: it runs GC_DELAY seconds after the rebuild, once the
-        listeners (the open streams, the scheduler's revisions) have had their turn."""
-        if self._collecting is not None:
+        listeners (the open streams, the scheduler's revisions) have had their turn (the first
+        snapshot's collection runs in `refresh`, at start)."""
+        if self._collecting is not None or self._frozen_at < 0 or self._closed:
             return
         wait = max(GC_DELAY, self._frozen_at + GC_FREEZE_EVERY - time.monotonic())
         self._collecting = asyncio.get_running_loop().call_later(wait, self._collect)
+
+    def close(self) -> None:
+        """The process stops: no collection is left scheduled (an event loop may outlive it)."""
+        if self._collecting is not None:
+            self._collecting.cancel()
+            self._collecting = None
+        self._closed = True  # nor by a refresh still under way
 
     def _collect(self) -> None:
         self._collecting = None

@@ -10,6 +10,8 @@ from typing import Any
 import httpx
 from fastapi import FastAPI
 
+from displayd.app import create_app
+from displayd.config import Settings
 from displayd.runtime import runtime_of
 from tests.conftest import FakeClock, Keys
 from tests.factories import SLOGANS, Factory
@@ -234,3 +236,19 @@ async def test_a_rebuild_keeps_the_views_of_boards_that_did_not_change(
     assert (await factory.current(a)).status_code == 401
     assert (await factory.current({**a, "token": rotated.json()["token"]})).status_code == 200
     assert (await factory.current(b)).status_code == 200
+
+
+async def test_the_snapshot_s_collections_end_with_the_app(settings: Settings, clock: FakeClock) -> None:
+    """A rebuild schedules a garbage collection for later (never on a change's way to the
+    boards); stopping the app cancels it: the event loop may outlive the app (it does in these
+    tests, one loop for the session), and a collection of its whole heap seconds later, in
+    whatever runs then, stalled that instead (pushes past their deadline, connections timed out)."""
+    app = create_app(settings, clock=clock)
+    async with app.router.lifespan_context(app):
+        live = runtime_of(app).live
+        await live.refresh()  # a change after the start: a collection is scheduled
+        scheduled = live._collecting
+        assert scheduled is not None and not scheduled.cancelled()
+    assert scheduled.cancelled() and live._collecting is None
+    await live.refresh()  # (a late rebuild schedules nothing either)
+    assert live._collecting is None

@@ -19,8 +19,8 @@ from fastapi import FastAPI
 from displayd.config import Settings
 from displayd.db.models import SchedulerState
 from displayd.delivery.dispatch import Dispatcher
-from displayd.delivery.push import PushRequest, PushResult
 from displayd.delivery.leader import Change, PostgresLeadership
+from displayd.delivery.push import PushRequest, PushResult
 from displayd.delivery.scheduler import BOUNDARY_JOB, SlotScheduler
 from displayd.delivery.shards import ALL_SHARDS, shard_of
 from displayd.metrics import Metrics
