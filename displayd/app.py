@@ -154,9 +154,14 @@ async def _start(settings: Settings, clock: Clock, stack: contextlib.AsyncExitSt
 
 
 async def _cancel(task: asyncio.Task[None]) -> None:
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task
+    """Cancel a background task and wait for it to end. Cancelled again every second while
+    it runs on: a cancellation swallowed on its way (a library's race) must not keep the
+    process from stopping."""
+    while not task.done():
+        task.cancel()
+        await asyncio.wait({task}, timeout=1.0)
+    if not task.cancelled() and task.exception() is not None:
+        log.warning("background task %s ended with %r", task.get_name(), task.exception())
 
 
 async def _quietly(work: Callable[[], Awaitable[None]]) -> None:

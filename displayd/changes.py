@@ -84,8 +84,11 @@ class ChangeListener:
 
     async def wait(self, seconds: float) -> bool:
         await self._connect()
+        # (Not `asyncio.wait_for`: on Python 3.11 it swallows a cancellation that arrives as the
+        # notification does, and the process's watch task then never stops.)
         try:
-            await asyncio.wait_for(self._heard.wait(), seconds)
+            async with asyncio.timeout(seconds):
+                await self._heard.wait()
         except TimeoutError:
             return False
         self._heard.clear()
