@@ -145,10 +145,17 @@ class PostgresLeadership:
                    INSERT INTO replica (name, started_at, heartbeat_at, shards) VALUES ($1, now(), now(), $2)
                    ON CONFLICT (name) DO UPDATE SET heartbeat_at = now(), shards = excluded.shards),
                gone AS (DELETE FROM replica WHERE name <> $1 AND heartbeat_at < now() - make_interval(secs => $3))
-               SELECT name, shards, extract(epoch FROM now() - heartbeat_at)::float8 AS age FROM replica""",
+               SELECT name, shards, extract(epoch FROM now() - heartbeat_at)::float8 AS age,
+                      EXISTS (SELECT 1 FROM pg_stat_activity WHERE application_name = 'displayd-shards ' ||
+                              left(encode(sha256(convert_to(name, 'UTF8')), 'hex'), 16)) AS connected
+               FROM replica""",
             self.name, shard_list(self.held), REPLICA_FORGOTTEN_SECONDS, timeout=QUERY_SECONDS)
         others = [row for row in rows if row["name"] != self.name]
-        self.live = 1 + sum(1 for row in others if row["age"] < REPLICA_STALE_SECONDS)
+        # Live: a fresh heartbeat, and its lock connection still open. A replica that dies (even
+        # `kill -9`) closes that connection, and the server ends its session at once: the others
+        # take its shards at their next check, not once its heartbeat is stale (a network cut,
+        # which leaves the session on the server, still waits for the heartbeat).
+        self.live = 1 + sum(1 for row in others if row["age"] < REPLICA_STALE_SECONDS and row["connected"])
         locked = {row[0] for row in await connection.fetch(
             """SELECT objid::int FROM pg_locks WHERE locktype = 'advisory' AND granted AND objsubid = 2
                AND classid = $1::int::oid

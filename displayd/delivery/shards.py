@@ -15,11 +15,13 @@ below its share, and lets go of its highest shards while above it. `decide` is t
 a pure function of what the replica sees.
 
 When does a shard move? A replica that dies (even `kill -9`) loses its locks at once (its
-connection closes), but it is still counted live until its heartbeat is REPLICA_STALE_SECONDS
-old; then the others' share grows and they take its shards at their next check: at most
-REPLICA_STALE_SECONDS + LEADERSHIP_CHECK_SECONDS + a connection's round trips, well within
-15 s. A replica that joins is counted at once; the others give back their excess at their
-next check and it takes them at its next.
+connection closes and the server ends its session), and is no longer counted live (a replica
+is live while its heartbeat is fresh and its lock connection's session exists): the others'
+share grows and they take its shards at their next check, within LEADERSHIP_CHECK_SECONDS.
+One cut off by the network keeps its session on the server until its heartbeat is
+REPLICA_STALE_SECONDS old: at most REPLICA_STALE_SECONDS + LEADERSHIP_CHECK_SECONDS + a
+connection's round trips, well within 15 s. A replica that joins is counted at once; the
+others give back their excess at their next check and it takes them at its next.
 """
 
 from __future__ import annotations

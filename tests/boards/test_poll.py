@@ -172,6 +172,24 @@ async def test_an_edit_takes_effect_from_the_next_slot(client: httpx.AsyncClient
     assert after["slot"]["starts_at"] == "2024-05-07T00:00:30Z" and after["slot"]["ends_at"] == "2024-05-07T00:01:00Z"
 
 
+async def test_boards_of_one_group_plan_alike_unless_a_campaign_names_one(
+    factory: Factory, clock: FakeClock
+) -> None:
+    """Boards share what targets them by their groups (the snapshot computes it once per
+    group), except a board a campaign names: it also gets that campaign."""
+    ids = await factory.approved_ids()
+    a = await factory.board("bang-a", groups=["so-tttt"])
+    b = await factory.board("bang-b", groups=["so-tttt"])
+    c = await factory.board("bang-c", groups=["khac"])
+    d = await factory.board("bang-d", groups=["so-tttt"])
+    group = await factory.campaign("Nhóm", playlist_ids=[ids[0]], priority=100, targets={"groups": ["so-tttt"]})
+    named = await factory.campaign("Riêng", playlist_ids=[ids[1]], priority=200, targets={"boards": ["bang-b"]})
+    for board, campaign in [(a, group), (b, named), (d, group)]:
+        shown = await _showing(factory, board)
+        assert shown["slot"]["campaign_id"] == campaign["id"], board["id"]
+    assert (await _showing(factory, c))["state"] == "idle"
+
+
 async def test_higher_priority_wins(client: httpx.AsyncClient, factory: Factory, clock: FakeClock) -> None:
     ids = await factory.approved_ids()
     await factory.campaign("Cả năm", playlist_ids=[ids[0]], priority=100)

@@ -150,8 +150,11 @@ async def test_a_replica_that_stops_cleanly_hands_its_shards_over_at_the_next_ch
 
 
 @pytest.mark.db
-async def test_a_dead_replica_s_shards_move_once_its_heartbeat_is_stale(
+async def test_a_dead_replica_s_shards_move_at_the_next_check(
         pg: str, replicas: list[PostgresLeadership], quick_stale: float) -> None:
+    """A replica killed (its connection closed, its session ended by the server) is no longer
+    counted live at once, heartbeat fresh or not: the others take its shards at their next
+    check (bench/replicas.py: waiting for the heartbeat to go stale cost two slots' pushes)."""
     await rounds(replicas)
     dead = replicas[2]
     lost = dead.held
@@ -159,12 +162,9 @@ async def test_a_dead_replica_s_shards_move_once_its_heartbeat_is_stale(
     dead.connection.terminate()  # as by kill -9: no goodbye, the server frees its locks
     await asyncio.sleep(0.2)
     living = replicas[:2]
-    await rounds(living, 1)
-    assert frozenset().union(*(r.held for r in living)) == ALL_SHARDS - lost  # still counted live
-    await asyncio.sleep(quick_stale + 0.1)
     changes = [await replica.check() for replica in living] + [await replica.check() for replica in living]
     assert frozenset().union(*(c.gained for c in changes)) == lost
-    assert all(c.unled_for is not None and c.unled_for >= quick_stale for c in changes if c.gained)
+    assert all(c.unled_for is not None and 0 <= c.unled_for < quick_stale for c in changes if c.gained)
     assert_partition(living, {32})
     assert await locks_held(pg) == Counter(dict.fromkeys(range(SHARDS), 1))
     dead.connection = None  # it is gone; the fixture's release has nothing to do
