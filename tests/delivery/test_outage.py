@@ -21,7 +21,7 @@ from sqlalchemy import select
 from sqlalchemy.engine import make_url
 
 from displayd.config import Settings
-from displayd.db.models import BoardHealth, Rotation, SchedulerState
+from displayd.db.models import BoardHealth, SchedulerState
 from displayd.db.session import create_engine, create_sessionmaker
 from displayd.delivery import dispatch
 from displayd.delivery.dispatch import Dispatcher
@@ -29,6 +29,7 @@ from displayd.live import recorder
 from displayd.runtime import runtime_of
 from tests.conftest import FakeClock
 from tests.delivery.boards import FakeBoards
+from tests.delivery.test_dispatch import rows
 from tests.delivery.test_stream import opened
 from tests.factories import Factory
 from tests.netcut import NetCut
@@ -66,14 +67,6 @@ async def app(direct: Settings, proxy: NetCut, clock: FakeClock, monkeypatch: An
     async with app.router.lifespan_context(app):
         yield app
     await proxy.restore()  # let the teardown's last flushes through
-
-
-async def log_rows(settings: Settings) -> list[Rotation]:
-    engine = create_engine(settings)
-    async with create_sessionmaker(engine)() as session:
-        result = list(await session.scalars(select(Rotation).order_by(Rotation.starts_at, Rotation.board_id)))
-    await engine.dispose()
-    return result
 
 
 async def state(settings: Settings) -> SchedulerState:
@@ -159,7 +152,7 @@ async def test_an_outage_is_invisible_to_boards_and_the_log_is_complete_afterwar
     for board_id in PUSH_BOARDS:  # every slot once, none twice
         received = shows(boards, board_id)
         assert len(received) == 7 and len(set(received)) == 7, received
-    logged = await log_rows(direct)
+    logged = await rows(direct)
     assert len(logged) == 7 * 4
     assert {r.push_status for r in logged if r.board_id in PUSH_BOARDS} == {"delivered"}
     assert {r.push_status for r in logged if r.board_id == "bang-keo"} == {"not_pushed"}
@@ -197,7 +190,7 @@ async def test_a_take_over_after_an_outage_writes_the_backlog_first(
     await dispatcher.stop()
     assert await dispatcher.record_missed(*window) == 0
     assert all(len(shows(boards, b)) == 4 and len(set(shows(boards, b))) == 4 for b in PUSH_BOARDS)
-    logged = await log_rows(direct)
+    logged = await rows(direct)
     assert len(logged) == 4 * 4 and "missed" not in {r.push_status for r in logged}
     assert {r.push_status for r in logged if r.board_id in PUSH_BOARDS} == {"delivered"}
 
@@ -228,7 +221,7 @@ async def test_a_full_backlog_drops_the_newest_with_one_log_line(
     await dispatcher.settle_backlog()
     assert not dispatcher.offline and dispatcher.backlog.empty
     # Kept, oldest first: the first slot's 4 rows and 3 outcomes, the second slot's 3 push rows.
-    logged = await log_rows(direct)
+    logged = await rows(direct)
     assert len(logged) == 4 + 4 + 3
     first = [r for r in logged if r.starts_at == clock.now - timedelta(seconds=60)]
     assert sorted(r.push_status for r in first) == ["delivered"] * 3 + ["not_pushed"]
@@ -277,7 +270,7 @@ async def test_polls_and_streams_answer_through_an_outage_and_their_marks_wait_f
     await dispatcher.settle_backlog()
     await runtime.polls.flush()
     await runtime.streams.recorder.flush()
-    logged = {(r.board_id, r.starts_at): r for r in await log_rows(direct)}
+    logged = {(r.board_id, r.starts_at): r for r in await rows(direct)}
     outage_slot = polled_at  # the slot began with the boundary the leader handled offline
     assert logged[("bang-keo", outage_slot)].first_polled_at == polled_at
     assert logged[("bang-song", outage_slot)].push_status == "delivered"
@@ -305,5 +298,5 @@ async def test_a_database_that_stops_answering_counts_as_unreachable_after_a_tim
     await settled(dispatcher)
     await dispatcher.stop()
     assert all(len(shows(boards, b)) == 3 == len(set(shows(boards, b))) for b in PUSH_BOARDS)
-    logged = await log_rows(direct)
+    logged = await rows(direct)
     assert len(logged) == 3 * 4 and {r.push_status for r in logged if r.board_id in PUSH_BOARDS} == {"delivered"}
