@@ -63,6 +63,14 @@ async def answer(runtime: Runtime, board_id: str, *, authorization: str | None, 
                  query: str, client: str = "unknown") -> Answer:
     """The whole poll answer for `board_id`; `client` is the address a refused credential is
     reported under."""
+    refused = await _refusal(runtime, board_id, authorization, client)
+    if refused is not None:
+        return refused
+    return content(runtime, board_id, if_none_match=if_none_match, query=query)
+
+
+async def _refusal(runtime: Runtime, board_id: str, authorization: str | None, client: str) -> Answer | None:
+    """The error answer when the credential may not read `board_id`'s content; None when it may."""
     token = bearer_token(authorization)
     if token is None:
         return _error(401, "unauthorized", "a board token or an API key is required (Authorization: Bearer …)")
@@ -86,6 +94,13 @@ async def answer(runtime: Runtime, board_id: str, *, authorization: str | None, 
             return _error(401, "unauthorized", "the API key is not valid")
         if not principal.may(Permission.READ):
             return _error(403, "forbidden", f"the {principal.role} role may not read boards")
+    return None
+
+
+def content(runtime: Runtime, board_id: str, *, if_none_match: str | None, query: str) -> Answer:
+    """The answer to a credential that may read `board_id`: its content, or 304 when
+    `if_none_match` names it."""
+    snapshot = runtime.live.snapshot
     if board_id not in snapshot.boards:
         return _error(404, "not_found", f"board {board_id} does not exist")
 
@@ -103,13 +118,50 @@ async def answer(runtime: Runtime, board_id: str, *, authorization: str | None, 
     else:
         showing, body, etag, max_age = snapshot.poll(board_id, now)
     headers = [(b"etag", etag.encode()), (b"cache-control", b"max-age=%d" % max_age)]
-    tags = etag_tags(if_none_match) if if_none_match else []
-    matched = etag in tags or (if_none_match is not None and if_none_match.strip() == "*")
+    if if_none_match is None:
+        tags: list[str] = []
+        matched = False
+    elif if_none_match == etag:  # what a board sends: the one tag it was given
+        tags = [etag]
+        matched = True
+    else:
+        tags = etag_tags(if_none_match)
+        matched = etag in tags or if_none_match.strip() == "*"
     runtime.polls.seen(board_id, showing, now, tags, matched)
     if matched:
         return Answer(304, headers, b"")
     headers.append((b"content-type", TEXT_TYPE if as_text else JSON_TYPE))
     return Answer(200, headers, body)
+
+
+class KnownTokens:
+    """The `Authorization` header values that were valid board tokens, by board: a board's
+    next poll skips the parse and the SHA-256 of its token. Only accepted tokens are kept, at
+    most one entry per board (a new one replaces the board's last), and the whole book is
+    dropped when the snapshot's tokens change (a rotation or a deletion takes effect at once).
+    The raw values are what this process reads off every request anyway."""
+
+    def __init__(self) -> None:
+        self._of: dict[str, str] | None = None  # the snapshot's token_boards these were checked against
+        self._boards: dict[str, str] = {}  # header value → board id
+        self._values: dict[str, str] = {}  # board id → its header value
+
+    def board(self, token_boards: dict[str, str], authorization: str) -> str | None:
+        if token_boards is not self._of:
+            self._of = token_boards
+            self._boards.clear()
+            self._values.clear()
+            return None
+        return self._boards.get(authorization)
+
+    def remember(self, token_boards: dict[str, str], authorization: str, board_id: str) -> None:
+        if token_boards is not self._of:
+            return  # checked against tokens that are no longer the snapshot's
+        earlier = self._values.get(board_id)
+        if earlier is not None:
+            del self._boards[earlier]
+        self._boards[authorization] = board_id
+        self._values[board_id] = authorization
 
 
 class PollPath:
@@ -118,6 +170,7 @@ class PollPath:
     def __init__(self, app: ASGIApp, owner: Starlette) -> None:
         self.app = app
         self.owner = owner  # the displayd app whose runtime answers (its lifespan builds it)
+        self.known = KnownTokens()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["method"] in ("GET", "HEAD"):
@@ -136,10 +189,18 @@ class PollPath:
                 authorization = value.decode("latin-1")
             elif name == b"if-none-match":
                 if_none_match = value.decode("latin-1")
-        client = scope.get("client")
         runtime = runtimes.runtime_of(self.owner)
-        result = await answer(runtime, board_id, authorization=authorization, if_none_match=if_none_match,
-                              query=scope["query_string"].decode("latin-1"), client=client[0] if client else "unknown")
+        query = scope["query_string"].decode("latin-1")
+        token_boards = runtime.live.snapshot.token_boards
+        if authorization is not None and self.known.board(token_boards, authorization) == board_id:
+            result = content(runtime, board_id, if_none_match=if_none_match, query=query)
+        else:
+            client = scope.get("client")
+            result = await answer(runtime, board_id, authorization=authorization, if_none_match=if_none_match,
+                                  query=query, client=client[0] if client else "unknown")
+            if result.status < 400 and authorization is not None and \
+                    (bearer_token(authorization) or "").startswith(BOARD_TOKEN_PREFIX):
+                self.known.remember(token_boards, authorization, board_id)
         metrics = runtime.metrics  # a poll costs two integer adds here, never a prometheus_client call
         metrics.polls += 1
         status = result.status

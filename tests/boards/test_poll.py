@@ -12,6 +12,7 @@ from fastapi import FastAPI
 
 from displayd.app import create_app
 from displayd.config import Settings
+from displayd.live.poll import KnownTokens
 from displayd.runtime import runtime_of
 from tests.conftest import FakeClock, Keys
 from tests.factories import SLOGANS, Factory
@@ -270,3 +271,40 @@ async def test_the_snapshot_s_collections_end_with_the_app(settings: Settings, c
     assert scheduled.cancelled() and live._collecting is None
     await live.refresh()  # (a late rebuild schedules nothing either)
     assert live._collecting is None
+
+
+async def test_a_token_a_board_polled_with_stops_at_once_when_rotated_or_deleted(
+    client: httpx.AsyncClient, keys: Keys, factory: Factory
+) -> None:
+    """A board's next poll skips checking a token it was accepted with (`KnownTokens`); a new
+    token, a deletion or another board's path still answer as the token's check would."""
+    await factory.campaign()
+    a, b = await factory.board("bang-a"), await factory.board("bang-b")
+    first = await factory.current(a)
+    assert first.status_code == 200
+    assert (await factory.current(a, **{"If-None-Match": first.headers["etag"]})).status_code == 304
+    other = await client.get(f"/api/v1/boards/{b['id']}/current", headers={"Authorization": f"Bearer {a['token']}"})
+    assert other.status_code == 404  # a's token, accepted a moment ago, is still not b's
+    rotated = await client.post(f"/api/v1/boards/{a['id']}/credentials", headers=keys.auth("admin"))
+    assert rotated.status_code == 200
+    assert (await factory.current(a)).status_code == 401
+    assert (await factory.current({**a, "token": rotated.json()["token"]})).status_code == 200
+    assert (await factory.current(b)).status_code == 200
+    deleted = await client.delete(f"/api/v1/boards/{b['id']}", headers=keys.auth("admin"))
+    assert deleted.status_code == 204
+    assert (await factory.current(b)).status_code == 401
+
+
+def test_known_tokens_keep_one_value_per_board_and_forget_all_when_the_tokens_change() -> None:
+    tokens = {"hash-a": "bang-a"}
+    known = KnownTokens()
+    assert known.board(tokens, "Bearer dbt_a") is None  # the first look binds the book to these tokens
+    known.remember(tokens, "Bearer dbt_a", "bang-a")
+    assert known.board(tokens, "Bearer dbt_a") == "bang-a"
+    known.remember(tokens, "bearer  dbt_a", "bang-a")  # the same board, written otherwise: replaces the first
+    assert known.board(tokens, "Bearer dbt_a") is None and known.board(tokens, "bearer  dbt_a") == "bang-a"
+    known.remember({"hash-a": "bang-a"}, "Bearer dbt_b", "bang-b")  # checked against other tokens: not kept
+    assert known.board(tokens, "Bearer dbt_b") is None
+    assert known.board(dict(tokens), "bearer  dbt_a") is None  # new tokens: nothing is known any more
+    known.remember(tokens, "Bearer dbt_a", "bang-a")
+    assert known.board(tokens, "Bearer dbt_a") is None
