@@ -6,8 +6,10 @@
 
 `--streams` `delivery: stream` boards each hold one stream open; one campaign of every slogan,
 `--dwell` s slots. Measured:
-- late shows: each `show` sent ahead (revision 0 of every slot after the one under way when its
-  stream opened; 2 s ahead for stream boards) must arrive before its `slot.starts_at`;
+- late shows: each `show` sent ahead (revision 0 of every slot whose lead window, 2 s for stream
+  boards, began after its stream had its first event) must arrive before its `slot.starts_at`.
+  A slot whose window began while its stream was still opening was sent at the opening, late
+  or not, and is not counted;
 - a retirement half a second into a slot: its blank revision's arrival on each stream − the
   moment the API call was sent, p50/p99/max (never arrived: infinitely late); target 99 % within
   500 ms;
@@ -52,6 +54,7 @@ from bench.harness.deployment import Displayd, isolate_environment
 from bench.harness.figures import percentile, verdict
 from bench.harness.processes import LOOPBACK, BenchError, Child, cpu_split, memory_mb, python_env
 from bench.harness.running import Run, parse_args, run_bench
+from displayd.protocol import STREAM_LEAD
 
 QUICK = {"streams": 500}
 RETIREMENT_TARGET = 0.5  # seconds, for 99 % of the streams
@@ -68,6 +71,7 @@ async def client(port: int, workdir: Path) -> None:
     shows: list[tuple[int, int, int, float, float]] = []  # (stream, slot index, revision, arrival, starts_at)
     blanks: list[tuple[int, int, int, float]] = []  # (stream, slot index or -1, revision, arrival)
     starts: dict[str, float] = {}
+    opened_at: dict[int, float] = {}  # stream → its first event's arrival
     first = asyncio.Event()
     opened = [0]
     broken: list[str] = []
@@ -113,6 +117,7 @@ async def client(port: int, workdir: Path) -> None:
                 count, buffer = 0, b""
                 while count == 0:
                     count, buffer = await events(number, reader, buffer)
+            opened_at[number] = time.time()
             opened[0] += 1
             if opened[0] == len(tokens):
                 first.set()
@@ -133,7 +138,8 @@ async def client(port: int, workdir: Path) -> None:
     for task in tasks:
         task.cancel()
     await asyncio.gather(*tasks, return_exceptions=True)
-    (workdir / "seen.json").write_text(json.dumps({"shows": shows, "blanks": blanks, "broken": broken}))
+    (workdir / "seen.json").write_text(json.dumps({"shows": shows, "blanks": blanks, "broken": broken,
+                                                         "opened_at": opened_at}))
 
 
 # The run
@@ -244,11 +250,9 @@ def measure(run: Run, args: argparse.Namespace) -> int:
     seen = json.loads((run.workdir / "seen.json").read_text())
     time.sleep(3)  # the stream log is written every 2 s
 
-    firsts: dict[int, int] = {}
-    for number, index, _, _, _ in seen["shows"]:
-        firsts[number] = min(index, firsts.get(number, index))
+    opened_at = {int(number): at for number, at in seen["opened_at"].items()}
     ahead = [(arrival, starts_at, index) for number, index, revision, arrival, starts_at in seen["shows"]
-             if revision == 0 and index > firsts[number]]
+             if revision == 0 and number in opened_at and starts_at - STREAM_LEAD > opened_at[number]]
     late = sum(arrival >= starts_at for arrival, starts_at, _ in ahead)
     margins = [starts_at - arrival for arrival, starts_at, _ in ahead]
     got: dict[int, float] = {}
