@@ -84,6 +84,7 @@ TIMER_SLACK = 0.001  # wake just after an instant, never just before it
 PASS_BATCH = 250  # boards a pass runs between two turns of the event loop
 SETTLE_LIMIT = 1.0  # seconds the scheduler leader waits at most for the streams' pass after a change
 MAX_REVISION = 1_000_000  # a Last-Event-ID naming more is not one displayd sent
+FREEZE_STREAMS = 256  # open streams (and a quarter more than at the last time) that ask for a freeze (`Live.heap_grew`)
 KEEPALIVE = b": keepalive\n\n"
 EVENT_STREAM = b"text/event-stream"
 JSON_TYPE = b"application/json"
@@ -140,6 +141,7 @@ class StreamHub:
         self.boards: dict[str, list[Stream]] = {}
         self.count = 0  # streams registered (the /metrics gauge)
         self.dropped = 0  # streams dropped because their board did not read
+        self._grown_from = 0  # streams open when the heap's growth was last reported (or fewer since)
         self._due: dict[str, datetime | None] = {}  # board → when its streams next need something (None: a change)
         self._snapshot: Snapshot | None = None  # the snapshot of the last pass
         self._wake = asyncio.Event()
@@ -176,6 +178,9 @@ class StreamHub:
         if stream.state != "starting":
             return
         stream.state = "open"
+        if self.count >= max(FREEZE_STREAMS, self._grown_from * 5 // 4):
+            self._grown_from = self.count
+            self.live.heap_grew()
         snapshot, now = self.live.snapshot, self.clock()
         board = snapshot.boards.get(stream.board_id)
         if board is None:  # deleted since it was authorised
@@ -432,6 +437,7 @@ class StreamHub:
             return
         streams.remove(stream)
         self.count -= 1
+        self._grown_from = min(self._grown_from, self.count)  # streams reopening after a drop are new objects too
         if not streams:
             del self.boards[stream.board_id]
             self._due.pop(stream.board_id, None)

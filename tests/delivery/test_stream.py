@@ -9,6 +9,7 @@ through the snapshot rebuild alone (the hub's task, woken by it), as in producti
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from datetime import timedelta
 from typing import Any
 
@@ -24,6 +25,7 @@ from displayd.db.models import Board, DailyTotal, EmergencyStop, Rotation
 from displayd.delivery.dispatch import Dispatcher
 from displayd.live import stream as stream_module
 from displayd.live.stream import StreamHub
+from displayd.live.watch import GC_GROWN_EVERY
 from displayd.runtime import runtime_of
 from tests.conftest import FakeClock, Keys
 from tests.delivery.stream_client import EventStream
@@ -490,3 +492,36 @@ async def test_stopping_ends_every_stream_cleanly(settings: Settings, clock: Fak
     await stream.end()  # the lifespan's end wrote each stream's last chunk
     assert stream.task is not None
     await asyncio.wait_for(stream.task, 2)
+
+
+async def test_streams_opening_in_numbers_bring_the_heap_s_freeze_forward(
+    app: FastAPI, factory: Factory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Open streams are long-lived objects: once many opened since the last freeze, the process
+    collects and freezes soon (`Live.heap_grew`), not a minute after the last change, so the
+    collector's own full collections do not walk every stream's objects every few slots."""
+    live = runtime_of(app).live
+    grew: list[int] = []
+    monkeypatch.setattr(stream_module, "FREEZE_STREAMS", 8)
+    monkeypatch.setattr(live, "heap_grew", lambda: grew.append(hub(app).count))
+    boards = [await factory.board(f"bang-{n:02d}") for n in range(10)]
+    async with contextlib.AsyncExitStack() as stack:
+        for board in boards:
+            await (await stack.enter_async_context(opened(app, board))).next()
+        assert grew == [8, 10]  # at FREEZE_STREAMS, then at a quarter more
+    async with contextlib.AsyncExitStack() as stack:  # all closed and opened again: new objects
+        for board in boards[:8]:
+            await (await stack.enter_async_context(opened(app, board))).next()
+    assert grew == [8, 10, 8]
+
+
+async def test_the_heap_s_growth_brings_a_change_s_collection_forward(app: FastAPI, factory: Factory) -> None:
+    live = runtime_of(app).live
+    loop = asyncio.get_running_loop()
+    await factory.campaign()  # a change: its collection comes a minute after the last one
+    assert live._collecting is not None and live._collecting.when() - loop.time() > GC_GROWN_EVERY
+    live.heap_grew()
+    growth = live._collecting
+    assert growth is not None and growth.when() - loop.time() <= GC_GROWN_EVERY
+    await factory.board("bang-a")  # another change keeps the sooner one
+    assert live._collecting is growth
