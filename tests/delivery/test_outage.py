@@ -49,8 +49,7 @@ async def direct(settings: Settings) -> Settings:
 
 @pytest.fixture
 async def proxy(direct: Settings) -> AsyncIterator[NetCut]:
-    url = make_url(direct.database_url)
-    async with NetCut(url.host or "127.0.0.1", url.port or 5432) as proxy:
+    async with NetCut(direct.database_url) as proxy:
         yield proxy
 
 

@@ -22,7 +22,7 @@ from displayd.delivery import leader as leader_module
 from displayd.delivery.leader import LOCK_CLASS, FileLeadership, PostgresLeadership
 from displayd.delivery.shards import ALL_SHARDS, SHARDS, Decision, decide, fair_share, offset_of, shard_of
 from tests.conftest import fresh_database_url
-from tests.pgproxy import CuttableProxy
+from tests.netcut import NetCut
 
 # Pure rules
 
@@ -174,8 +174,8 @@ async def test_a_dead_replica_s_shards_move_at_the_next_check(
 
 
 @pytest.fixture
-async def proxy() -> AsyncIterator[CuttableProxy]:
-    async with CuttableProxy() as proxy:
+async def proxy() -> AsyncIterator[NetCut]:
+    async with NetCut() as proxy:
         yield proxy
 
 
@@ -186,7 +186,7 @@ def database_of(url: str) -> str:
 @pytest.mark.db
 @pytest.mark.parametrize("server_sees", [True, False], ids=["closed", "network-cut"])
 async def test_replicas_keep_their_shards_through_an_outage_and_re_lock_them(
-        pg: str, proxy: CuttableProxy, quick_stale: float, server_sees: bool,
+        pg: str, proxy: NetCut, quick_stale: float, server_sees: bool,
         caplog: pytest.LogCaptureFixture) -> None:
     """With the database gone, both replicas keep leading what they led; once it is back each
     re-locks its own (ending its old session first, if the server still has it) and nothing
@@ -223,7 +223,7 @@ async def test_replicas_keep_their_shards_through_an_outage_and_re_lock_them(
 
 @pytest.mark.db
 async def test_a_replica_cut_off_alone_loses_its_shards_to_the_others(
-        pg: str, proxy: CuttableProxy, quick_stale: float) -> None:
+        pg: str, proxy: NetCut, quick_stale: float) -> None:
     """Only its own connection is gone: the others count it dead and take its shards; when it
     is back, it finds them taken and lets them go."""
     cut_off = PostgresLeadership(proxy.url(database_of(pg)), name="replica-a")

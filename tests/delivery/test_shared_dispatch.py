@@ -29,7 +29,7 @@ from tests.conftest import FakeClock
 from tests.delivery.boards import FakeBoards
 from tests.delivery.test_dispatch import another_leader, one, rows
 from tests.factories import Factory
-from tests.pgproxy import CuttableProxy
+from tests.netcut import NetCut
 from tests.test_metrics import scrape
 
 LOW = frozenset(range(32))
@@ -145,14 +145,14 @@ async def test_a_dead_replica_s_missed_slots_are_written_for_its_boards_only(
 
 
 @pytest.fixture
-async def proxy() -> AsyncIterator[CuttableProxy]:
-    async with CuttableProxy() as proxy:
+async def proxy() -> AsyncIterator[NetCut]:
+    async with NetCut() as proxy:
         yield proxy
 
 
 async def test_the_scheduler_keeps_leading_and_pushing_while_its_lock_connection_is_cut(
         backend: str, app: FastAPI, client: httpx.AsyncClient, factory: Factory, dispatcher: Dispatcher,
-        boards: FakeBoards, clock: FakeClock, settings: Settings, proxy: CuttableProxy) -> None:
+        boards: FakeBoards, clock: FakeClock, settings: Settings, proxy: NetCut) -> None:
     if backend == "sqlite":
         pytest.skip("the shard locks are PostgreSQL's; on SQLite a file lock never goes offline")
     await push_boards(factory, boards)
