@@ -12,10 +12,9 @@ import httpx
 import pytest
 from playwright.async_api import Browser, Page
 
-from tests.web.conftest import ARTIFACTS
+from tests.web.conftest import ARTIFACTS, open_page
 from tests.web.live import Live, populate, prepare
 
-WAIT_MS = 15_000
 BANNER = "section.estop"
 REASON = "Sự cố nội dung: tạm tắt mọi bảng"
 
@@ -32,13 +31,8 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
 
 @pytest.fixture
 async def page(browser: Browser) -> AsyncIterator[Page]:
-    context = await browser.new_context(viewport={"width": 1280, "height": 900}, locale="vi-VN")
-    page = await context.new_page()
-    page.set_default_timeout(WAIT_MS)
-    try:
+    async with open_page(browser) as page:
         yield page
-    finally:
-        await context.close()
 
 
 async def sign_in(page: Page, live: Live, who: str) -> None:

@@ -18,10 +18,8 @@ import httpx
 import pytest
 from playwright.async_api import Browser, Page, Response, Route
 
-from tests.web.conftest import ARTIFACTS
+from tests.web.conftest import ARTIFACTS, WAIT_MS, open_page
 from tests.web.live import XSS_TEXT, Live, populate, prepare
-
-WAIT_MS = 15_000
 
 
 @pytest.fixture(scope="module")
@@ -36,14 +34,8 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
 
 @pytest.fixture
 async def page(browser: Browser) -> AsyncIterator[Page]:
-    context = await browser.new_context(viewport={"width": 1280, "height": 900}, locale="vi-VN",
-                                        accept_downloads=True)
-    page = await context.new_page()
-    page.set_default_timeout(WAIT_MS)
-    try:
+    async with open_page(browser, accept_downloads=True) as page:
         yield page
-    finally:
-        await context.close()
 
 
 async def sign_in(page: Page, live: Live) -> None:

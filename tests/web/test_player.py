@@ -16,10 +16,9 @@ from typing import Any
 import pytest
 from playwright.async_api import Browser, Page
 
-from tests.web.conftest import ARTIFACTS
+from tests.web.conftest import ARTIFACTS, WAIT_MS, open_page
 from tests.web.fake import FakeDisplayd, blank, current, iso, show, slot
 
-WAIT_MS = 15_000
 EARLY_MS = 30    # a change this much before starts_at is the clocks' rounding, more is too early
 LATE_MS = 1000   # the timer, the fitting and the screen update, on a busy test machine
 
@@ -32,13 +31,8 @@ async def fake() -> AsyncIterator[FakeDisplayd]:
 
 @pytest.fixture
 async def page(browser: Browser) -> AsyncIterator[Page]:
-    context = await browser.new_context(viewport={"width": 1280, "height": 720}, locale="vi-VN")
-    page = await context.new_page()
-    page.set_default_timeout(WAIT_MS)
-    try:
+    async with open_page(browser, height=720) as page:
         yield page
-    finally:
-        await context.close()
 
 
 # Each change of the screen, with the page's clock: [[ms since the epoch, "line line"], …].

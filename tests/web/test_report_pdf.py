@@ -21,10 +21,9 @@ import pytest
 from playwright.async_api import Browser, Page
 
 from tests.delivery.boards import FakeBoards, Flaky, Ok
-from tests.web.conftest import ARTIFACTS
+from tests.web.conftest import ARTIFACTS, open_page
 from tests.web.live import Live, populate, prepare
 
-WAIT_MS = 15_000
 # What fits between A4's side margins of the print stylesheet (210 mm - 15 - 12) at 96 px per inch.
 PRINT_WIDTH = round((210 - 27) / 25.4 * 96)
 # A4 is 595.28 × 841.89 pt; Chromium rounds the page to its pixel grid (595.92 × 842.88 here).
@@ -86,13 +85,8 @@ async def live(tmp_path_factory: pytest.TempPathFactory, boards: FakeBoards) -> 
 
 @pytest.fixture
 async def page(browser: Browser) -> AsyncIterator[Page]:
-    context = await browser.new_context(viewport={"width": 1280, "height": 900}, locale="vi-VN")
-    page = await context.new_page()
-    page.set_default_timeout(WAIT_MS)
-    try:
+    async with open_page(browser) as page:
         yield page
-    finally:
-        await context.close()
 
 
 def wait_for_figures(live: Live, token: str) -> dict[str, Any]:
