@@ -13,7 +13,7 @@ and the retention purge go by; `daily_total` itself is kept by database triggers
 from __future__ import annotations
 
 import json
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
@@ -191,13 +191,25 @@ async def rows_between(session: AsyncSession, t: datetime, ahead: datetime) -> l
     return list(await session.scalars(select(Rotation).where(Rotation.starts_at <= ahead, Rotation.ends_at > t)))
 
 
-async def fail_stale_pending(session: AsyncSession, now: datetime) -> int:
-    """Pending rows whose slot is over belong to a scheduler that stopped mid-delivery."""
-    result = await session.execute(
-        update(Rotation).where(Rotation.push_status == "pending", Rotation.ends_at <= now)
-        .values(push_status="failed", error="outcome unknown: the scheduler stopped during delivery")
-    )
-    return int(getattr(result, "rowcount", 0) or 0)
+async def fail_stale_pending(session: AsyncSession, now: datetime,
+                             boards: Callable[[str], bool] | None = None) -> int:
+    """Pending rows whose slot is over belong to a scheduler that stopped mid-delivery. With
+    `boards`, only the rows of the boards it accepts: a take-over settles the rows of the
+    shards it gained, never those of a replica still leading its own (one writing its outcomes
+    late, after an outage, would find them failed)."""
+    stale = (Rotation.push_status == "pending", Rotation.ends_at <= now)
+    failed = {"push_status": "failed", "error": "outcome unknown: the scheduler stopped during delivery"}
+    if boards is None:
+        result = await session.execute(update(Rotation).where(*stale).values(**failed))
+        return int(getattr(result, "rowcount", 0) or 0)
+    keys = [tuple(row) for row in await session.execute(
+        select(Rotation.board_id, Rotation.campaign_id, Rotation.slot_index).where(*stale)) if boards(row[0])]
+    count = 0
+    for chunk in _chunks(keys):
+        result = await session.execute(update(Rotation).where(
+            *stale, tuple_(Rotation.board_id, Rotation.campaign_id, Rotation.slot_index).in_(chunk)).values(**failed))
+        count += int(getattr(result, "rowcount", 0) or 0)
+    return count
 
 
 async def note_issued(session: AsyncSession, pairs: Collection[tuple[str, str]], at: datetime) -> None:

@@ -15,9 +15,10 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 from fastapi import FastAPI
+from sqlalchemy import update
 
 from displayd.config import Settings
-from displayd.db.models import SchedulerState
+from displayd.db.models import Rotation, SchedulerState
 from displayd.delivery.dispatch import Dispatcher
 from displayd.delivery.leader import Change, PostgresLeadership
 from displayd.delivery.push import PushRequest, PushResult
@@ -253,3 +254,21 @@ async def test_the_scheduler_takes_over_shards_it_gains_and_forgets_those_it_los
     await scheduler.boundary(clock.now)  # a boundary still stored runs, and does nothing
     await dispatcher.stop()
     assert [len(boards.received(b)) for b in BOARDS] == received
+
+
+async def test_a_take_over_settles_the_stale_pushes_of_its_own_shards_only(
+        app: FastAPI, factory: Factory, dispatcher: Dispatcher, boards: FakeBoards, clock: FakeClock,
+        settings: Settings) -> None:
+    """Rows left `pending` past their slot's end: the replica taking over the low shards marks
+    theirs `failed` (their leader stopped), and leaves the high shards' to the replica that
+    still leads them (it writes their outcomes itself, however late)."""
+    await push_boards(factory, boards)
+    await dispatcher.sync(clock.now)
+    await dispatcher.stop()
+    async with runtime_of(app).sessionmaker() as session, session.begin():
+        await session.execute(update(Rotation).values(push_status="pending"))
+    clock.advance(seconds=31)  # the slot is over, its outcomes still unknown
+    low = leading(another_leader(dispatcher))
+    await low.take_over(LOW)
+    statuses = {r.board_id: r.push_status for r in await rows(settings)}
+    assert statuses == {b: "failed" if shard_of(b) in LOW else "pending" for b in BOARDS}
