@@ -185,7 +185,8 @@ class Dispatcher:
         await self.settle_backlog()  # the ledgers and the window below must see the slots pushed offline
         now = self.clock()
         async with self.sessionmaker() as session, session.begin():
-            stale = await store.fail_stale_pending(session, now, lambda board_id: shard_of(board_id) in shards)
+            stale = await store.fail_stale_pending(
+                session, now, None if shards == ALL_SHARDS else lambda board_id: shard_of(board_id) in shards)
             current = await store.rows_between(session, now, now + MAX_LEAD)
             health = await store.load_health(session)
             since = None
