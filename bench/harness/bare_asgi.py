@@ -1,7 +1,7 @@
 """The bare baseline of the HTTP benchmarks: an ASGI app with no framework and one fixed answer,
 served by stock uvicorn (uvloop, httptools, no access log). `displayd serve` adds its own
 protocol class (`displayd.serving`: limits on heads and idle connections) and trusted-proxy
-headers; served with those, this app answered as fast (50.6k/56.4k/57.4k against
+headers; served with those, this app answered as fast (49.9k/56.4k/57.4k against
 50.6k/56.0k/60.4k req/s stock, interleaved, on 2026-12-04): what the ratio measures is displayd's
 own work.
 
