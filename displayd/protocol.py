@@ -11,8 +11,11 @@ is `push`, `poll`, `stream` (content over a connection the board holds open) or 
 
 from __future__ import annotations
 
+import json
+from typing import Any
+
 __all__ = ["BOARD_TOKEN_PREFIX", "DELIVERIES", "KEY_PREFIX", "POLLED", "PUSHED", "SECRET_PREFIX", "STREAMED",
-           "STREAM_LEAD", "bearer_token"]
+           "STREAM_LEAD", "bearer_token", "document_json"]
 
 KEY_PREFIX = "dk_"
 BOARD_TOKEN_PREFIX = "bt_"
@@ -24,6 +27,15 @@ POLLED = ("poll", "both")  # boards that ask displayd
 
 STREAMED = "stream"  # boards that hold a connection open and are sent their content over it
 STREAM_LEAD = 2  # seconds: a stream board's content is sent at least this long before its slot
+
+# One encoder for every document a board is given (`json.dumps` with options builds a new one per call).
+_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+
+
+def document_json(value: Any) -> str:
+    """A document as boards get it (pushed, polled, streamed): UTF-8 text as is, no spaces,
+    every line break escaped."""
+    return _ENCODER.encode(value)
 
 
 def bearer_token(authorization: str | None) -> str | None:

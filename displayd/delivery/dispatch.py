@@ -42,7 +42,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import time
 from collections.abc import AsyncIterator, Callable
@@ -63,7 +62,7 @@ from displayd.live.watch import Live
 from displayd.logbook import store
 from displayd.logbook.store import Key, NewRow, Outcome
 from displayd.metrics import Metrics
-from displayd.protocol import PUSHED
+from displayd.protocol import PUSHED, document_json
 
 log = logging.getLogger("displayd.delivery")
 
@@ -506,8 +505,7 @@ class Dispatcher:
         showing = send.showing
         assert showing is not None and showing.assignment is not None and send.key is not None
         assert board.endpoint_url is not None
-        body = json.dumps(show_document(board.spec.id, showing, send.revision), ensure_ascii=False,
-                          separators=(",", ":"))
+        body = document_json(show_document(board.spec.id, showing, send.revision))
         request = PushRequest(board_id=board.spec.id, url=board.endpoint_url, body=body.encode(),
                               webhook_id=webhook_id(send.key, send.revision), secret=self._secret(board),
                               deadline=self._deadline(showing.assignment.ends_at, now))
@@ -525,7 +523,7 @@ class Dispatcher:
             ident, until = f"{board.spec.id}:blank:{int(now.timestamp() * 1000)}", send.until
             slot_key = f"blank:{int(now.timestamp())}"
         request = PushRequest(board_id=board.spec.id, url=board.endpoint_url,
-                              body=json.dumps(document, separators=(",", ":")).encode(),
+                              body=document_json(document).encode(),
                               webhook_id=ident, secret=self._secret(board), deadline=self._deadline(until, now))
         return _Push(request, send.key, send.revision, None, slot_key)
 

@@ -24,6 +24,8 @@ from displayd.errors import TooManyFailures
 from displayd.protocol import BOARD_TOKEN_PREFIX, bearer_token
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from starlette.applications import Starlette
     from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -118,11 +120,10 @@ def content(runtime: Runtime, board_id: str, *, if_none_match: str | None, query
     else:
         showing, body, etag, max_age = snapshot.poll(board_id, now)
     headers = [(b"etag", etag.encode()), (b"cache-control", b"max-age=%d" % max_age)]
+    tags: Sequence[str] = ()  # read only when nothing matched (a board naming content it was never given)
     if if_none_match is None:
-        tags: list[str] = []
         matched = False
     elif if_none_match == etag:  # what a board sends: the one tag it was given
-        tags = [etag]
         matched = True
     else:
         tags = etag_tags(if_none_match)

@@ -19,7 +19,6 @@ the campaign and board ids, counted, listed in `errors`): every other board keep
 from __future__ import annotations
 
 import itertools
-import json
 import logging
 import math
 import zlib
@@ -37,7 +36,7 @@ from displayd.db.models import Board, Campaign, EmergencyStop, Slogan
 from displayd.delivery.shards import shard_of
 from displayd.errors import PlanFailed, RangeTooLarge
 from displayd.live.plan import CampaignVersions, board_assignment, board_next_change, board_timeline, versions_of
-from displayd.protocol import STREAM_LEAD, STREAMED
+from displayd.protocol import STREAM_LEAD, STREAMED, document_json
 from displayd.rotation import Assignment, BoardSpec, content_hash, render_content, zone
 
 log = logging.getLogger("displayd.plan")
@@ -55,12 +54,8 @@ def iso(t: datetime) -> str:
     return t.isoformat().replace("+00:00", "Z")
 
 
-# One encoder: `json.dumps` with options builds a new one per call, a third of a board's rendering.
-_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
-
-
 def _json(value: Any) -> bytes:
-    return _ENCODER.encode(value).encode()
+    return document_json(value).encode()
 
 
 @dataclass(frozen=True, slots=True)

@@ -57,7 +57,7 @@ from displayd.delivery.dispatch import blank_document, show_document, webhook_id
 from displayd.delivery.ledger import Ledger, Sent
 from displayd.delivery.ledger import Send as Due
 from displayd.live.poll import Answer
-from displayd.protocol import BOARD_TOKEN_PREFIX, bearer_token
+from displayd.protocol import BOARD_TOKEN_PREFIX, bearer_token, document_json
 from displayd.rotation import slot_bounds
 
 if TYPE_CHECKING:
@@ -91,9 +91,6 @@ JSON_TYPE = b"application/json"
 START_HEADERS = [(b"content-type", EVENT_STREAM), (b"cache-control", b"no-cache"),
                  (b"x-accel-buffering", b"no")]  # nginx passes each event on at once instead of buffering
 
-# One encoder, the push's JSON (`json.dumps` with these options builds a new encoder per call).
-_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
-
 State = Literal["starting", "open", "closing", "ended", "dropped"]
 
 
@@ -123,7 +120,7 @@ def event_bytes(board_id: str, due: Due, now: datetime) -> bytes:
         document = blank_document(board_id, due)
     ident = webhook_id(due.key, due.revision) if due.key is not None else \
         f"{board_id}:blank:{int(now.timestamp() * 1000)}"
-    data = _ENCODER.encode(document)  # escapes every line break
+    data = document_json(document)  # escapes every line break
     return f"id: {ident}\nevent: {due.type}\ndata: {data}\n\n".encode()
 
 
